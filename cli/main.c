@@ -1,0 +1,77 @@
+/* moac: the command-line driver. Each subcommand parses its flags and calls the library. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "usage: moac <command> [options]\n"
+    "\n"
+    "moac compiles specs of transformers whose attention mixes schemes (MHA/GQA/MQA routing,\n"
+    "grouped-KV experts, sparse heads) into IR for training and inference.\n"
+    "\n"
+    "commands:\n"
+    "  check FILE [--json]    parse and check a spec; print a summary (params, FLOPs, KV cache)\n"
+    "  ir FILE [options]      print the IR of a spec (or of an IR text file), after any pass\n"
+    "\n"
+    "Run 'moac <command> --help' for a command's options; 'moac --version' for versions.\n"
+    "Specs: docs/language.md. IR: docs/ir.md.\n";
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+} commands[] = {
+    {"check", moac_cmd_check},
+    {"ir", moac_cmd_ir},
+};
+
+void moac_cli_flush(moac_diag *d) {
+    fputs(moac_strbuf_cstr(&d->out), stderr);
+    moac_strbuf_clear(&d->out);
+}
+
+int moac_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("moac: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see 'moac %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
+    return MOAC_EXIT_USAGE;
+}
+
+int moac_cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {
+    size_t n = strlen(name);
+    const char *arg = argv[*i];
+    if (strncmp(arg, name, n)) return 0;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] == 0 && *i + 1 < argc) {
+        *value = argv[++*i];
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? MOAC_EXIT_USAGE : MOAC_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("moac %s (LLVM %s)\n", moac_version(), moac_llvm_version());
+        return MOAC_EXIT_OK;
+    }
+    const char *names[8];
+    size_t count = sizeof commands / sizeof *commands;
+    for (size_t i = 0; i < count; i++) {
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        names[i] = commands[i].name;
+    }
+    const char *hint = moac_suggest(argv[1], names, count);
+    if (hint) return moac_cli_usage_error(NULL, "unknown command '%s'; did you mean '%s'?", argv[1], hint);
+    return moac_cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,63 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes/lower.h"
+#include "passes/pass.h"
+
+static const moac_pass passes[] = {
+    {"cse", "merges identical computations (same op, operands and attributes)", moac_pass_cse},
+    {"dce", "removes values that no output depends on", moac_pass_dce},
+};
+
+static const char *const pass_names[] = {"lower", "cse", "dce"};
+
+const moac_pass *moac_passes(int *count) {
+    *count = (int)(sizeof passes / sizeof *passes);
+    return passes;
+}
+
+const char *const *moac_pass_names(int *count) {
+    *count = (int)(sizeof pass_names / sizeof *pass_names);
+    return pass_names;
+}
+
+int moac_pass_exists(const char *name) {
+    for (size_t i = 0; i < sizeof pass_names / sizeof *pass_names; i++)
+        if (!strcmp(pass_names[i], name)) return 1;
+    return 0;
+}
+
+static void after(const char *name, const moac_graph *g, const moac_pipeline *p) {
+    const char *dbg = getenv("MOAC_DEBUG");
+    if (dbg && atoi(dbg) > 0) fprintf(stderr, "moac: pass %-6s %zu nodes\n", name, g->count);
+    if (!p || !p->dump) return;
+    if (!p->print_after_all && !(p->print_after && !strcmp(p->print_after, name))) return;
+    if (p->print_after_all || p->dot) {
+        moac_strbuf_printf(p->dump, "%s after pass '%s'\n", p->dot ? "//" : "#", name);
+    }
+    if (p->dot) moac_ir_dot(g, p->dump);
+    else moac_ir_print(g, p->dump);
+}
+
+static int verify(const moac_graph *g, const char *pass, moac_diag *d) {
+    char stage[64];
+    snprintf(stage, sizeof stage, "after pass '%s'", pass);
+    return moac_ir_verify(g, d, stage);
+}
+
+moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag *d) {
+    for (size_t i = 0; i < sizeof passes / sizeof *passes; i++) {
+        if (passes[i].run(&g, d) || verify(g, passes[i].name, d)) return NULL;
+        after(passes[i].name, g, p);
+    }
+    return g;
+}
+
+moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,
+                               moac_diag *d) {
+    moac_graph *g = moac_lower_spec(a, spec, batch);
+    if (verify(g, "lower", d)) return NULL;
+    after("lower", g, p);
+    return moac_pipeline_graph(g, p, d);
+}

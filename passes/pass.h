@@ -1,0 +1,40 @@
+/* The pass driver: named passes run in order, the verifier after each one, and the IR printed
+ * after the passes the user asks for (`moac ir --print-after=NAME`, `--print-after-all`).
+ * MOAC_DEBUG=1 in the environment prints each pass's name and node count to stderr. */
+#ifndef MOAC_PASS_H
+#define MOAC_PASS_H
+#include "frontend/spec.h"
+#include "ir/ir.h"
+
+typedef struct moac_pass {
+    const char *name;
+    const char *doc;
+    /* Transforms the graph in place (or replaces *g). Returns 0, or -1 after reporting. */
+    int (*run)(moac_graph **g, moac_diag *d);
+} moac_pass;
+
+/* The passes run on every graph after lowering, in order. */
+const moac_pass *moac_passes(int *count);
+
+typedef struct moac_pipeline {
+    const char *print_after;    /* a pass name (or "lower"), NULL for none */
+    int print_after_all;
+    moac_strbuf *dump;          /* where the printed IR goes */
+    int dot;                    /* dump DOT instead of text */
+} moac_pipeline;
+
+/* Is name a pass (including "lower")? For flag checking, with a suggestion list. */
+int moac_pass_exists(const char *name);
+const char *const *moac_pass_names(int *count);
+
+/* Lowers spec (pass "lower") and runs the passes. Returns NULL if a verifier failed. */
+moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,
+                               moac_diag *d);
+/* Runs the passes on a graph that was read from IR text (it is verified first). */
+moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag *d);
+
+/* The passes themselves. */
+int moac_pass_cse(moac_graph **g, moac_diag *d);
+int moac_pass_dce(moac_graph **g, moac_diag *d);
+
+#endif
