@@ -446,6 +446,127 @@ static int moac_shape_capacity_route(const moac_node *n, moac_type *out, char *e
     return 0;
 }
 
+/* ---- Backward ops. ---- */
+
+/* Two operands of the same f32 type (value and its gradient). */
+static int same_pair(const moac_node *n, int min_rank, moac_type *out, char *err, size_t errlen) {
+    OPERAND(0, NULL, MOAC_F32, min_rank, MOAC_MAX_RANK);
+    OPERAND(1, "dy", MOAC_F32, min_rank, MOAC_MAX_RANK);
+    if (!moac_type_equal(ARG(0), ARG(1))) FAIL("operands differ: %s and %s", TY(ARG(0)), TY(ARG(1)));
+    *out = *ARG(0);
+    return 0;
+}
+
+static int moac_shape_gelu_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    return same_pair(n, 0, out, err, errlen);
+}
+
+static int moac_shape_relu_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    return same_pair(n, 0, out, err, errlen);
+}
+
+static int moac_shape_softmax_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    return same_pair(n, 1, out, err, errlen);
+}
+
+static int moac_shape_normalize(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    OPERAND(0, "x", MOAC_F32, 1, MOAC_MAX_RANK);
+    if (!(n->f[0] > 0)) FAIL("eps must be > 0, got %g", n->f[0]);
+    *out = *ARG(0);
+    return 0;
+}
+
+static int moac_shape_layernorm_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    OPERAND(0, "x", MOAC_F32, 1, MOAC_MAX_RANK);
+    OPERAND(1, "weight", MOAC_F32, 1, 1);
+    OPERAND(2, "dy", MOAC_F32, 1, MOAC_MAX_RANK);
+    const moac_type *x = ARG(0);
+    if (ARG(1)->dims[0] != x->dims[x->rank - 1]) FAIL("weight is %s but x is %s", TY(ARG(1)), TY(x));
+    if (!moac_type_equal(x, ARG(2))) FAIL("dy is %s but x is %s", TY(ARG(2)), TY(x));
+    if (!(n->f[0] > 0)) FAIL("eps must be > 0, got %g", n->f[0]);
+    *out = *x;
+    return 0;
+}
+
+static int moac_shape_attention_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    moac_type fwd;
+    if (moac_shape_attention(n, &fwd, err, errlen)) return -1; /* q, k, v as for attention */
+    OPERAND(3, "dout", MOAC_F32, 4, 4);
+    if (!moac_type_equal(ARG(3), &fwd)) FAIL("dout is %s but attention gives %s", TY(ARG(3)), TY(&fwd));
+    if (n->i[1] < 0 || n->i[1] > 2) FAIL("which must be 0 (dq), 1 (dk) or 2 (dv), got %" PRId64, n->i[1]);
+    *out = *ARG((int)n->i[1]);
+    return 0;
+}
+
+static int moac_shape_rope_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    return moac_shape_rope(n, out, err, errlen);
+}
+
+static int moac_shape_embed_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    OPERAND(0, "ids", MOAC_I32, 0, MOAC_MAX_RANK - 1);
+    OPERAND(1, "dy", MOAC_F32, 1, MOAC_MAX_RANK);
+    const moac_type *ids = ARG(0), *dy = ARG(1);
+    if (dy->rank != ids->rank + 1) FAIL("dy is %s but ids are %s: expected ids' shape + [C]", TY(dy), TY(ids));
+    for (int k = 0; k < ids->rank; k++)
+        if (dy->dims[k] != ids->dims[k]) FAIL("dy is %s but ids are %s: expected ids' shape + [C]", TY(dy), TY(ids));
+    if (n->i[0] < 1) FAIL("rows must be >= 1, got %" PRId64, n->i[0]);
+    out->dtype = MOAC_F32;
+    out->rank = 2;
+    out->dims[0] = n->i[0];
+    out->dims[1] = dy->dims[dy->rank - 1];
+    return 0;
+}
+
+static int moac_shape_cross_entropy_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    moac_type loss;
+    if (moac_shape_cross_entropy(n, &loss, err, errlen)) return -1;
+    OPERAND(2, "dloss", MOAC_F32, 0, 0);
+    *out = *ARG(0);
+    return 0;
+}
+
+static int moac_shape_take_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    OPERAND(0, "idx", MOAC_I32, 1, MOAC_MAX_RANK);
+    OPERAND(1, "dy", MOAC_F32, 1, MOAC_MAX_RANK);
+    const moac_type *idx = ARG(0), *dy = ARG(1);
+    if (idx->rank != dy->rank) FAIL("dy is %s but idx is %s: expected the same shape", TY(dy), TY(idx));
+    for (int k = 0; k < idx->rank; k++)
+        if (idx->dims[k] != dy->dims[k]) FAIL("dy is %s but idx is %s: expected the same shape", TY(dy), TY(idx));
+    if (n->i[0] < idx->dims[idx->rank - 1])
+        FAIL("size %" PRId64 " is smaller than the %" PRId64 " indices per row", n->i[0], idx->dims[idx->rank - 1]);
+    *out = *dy;
+    out->dims[out->rank - 1] = n->i[0];
+    return 0;
+}
+
+static int moac_shape_pad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    OPERAND(0, "x", MOAC_F32, 1, MOAC_MAX_RANK);
+    const moac_type *x = ARG(0);
+    int64_t axis = n->i[0], start = n->i[1], size = n->i[2];
+    if (axis < 0 || axis >= x->rank) FAIL("axis %" PRId64 " is out of range for %s", axis, TY(x));
+    if (start < 0 || size < 1 || start > size - x->dims[axis])
+        FAIL("x (%s) does not fit at start %" PRId64 " of size %" PRId64 " on axis %" PRId64, TY(x), start, size, axis);
+    *out = *x;
+    out->dims[axis] = size;
+    return 0;
+}
+
+static int moac_shape_broadcast(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    const moac_type *x = ARG(0);
+    if (n->nl < x->rank || n->nl > MOAC_MAX_RANK)
+        FAIL("cannot broadcast %s to %s", TY(x), list_text(n->l, n->nl).s);
+    for (int k = 0; k < n->nl; k++)
+        if (n->l[k] < 1) FAIL("shape %s has a dimension < 1", list_text(n->l, n->nl).s);
+    for (int k = 0; k < x->rank; k++) {
+        int64_t have = x->dims[x->rank - 1 - k], want = n->l[n->nl - 1 - k];
+        if (have != want && have != 1) FAIL("cannot broadcast %s to %s", TY(x), list_text(n->l, n->nl).s);
+    }
+    out->dtype = x->dtype;
+    out->rank = n->nl;
+    for (int k = 0; k < n->nl; k++) out->dims[k] = n->l[k];
+    return 0;
+}
+
 static int moac_shape_output(const moac_node *n, moac_type *out, char *err, size_t errlen) {
     *out = *ARG(0);
     return need_name(n, err, errlen);

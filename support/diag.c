@@ -32,6 +32,7 @@ static void print_source_line(moac_strbuf *b, moac_loc loc) {
         if (*p == '\n') l++;
     const char *eol = p;
     while (eol < end && *eol != '\n') eol++;
+    if (eol > p && eol[-1] == '\r') eol--; /* CRLF files: do not print the carriage return */
     int width = snprintf(NULL, 0, "%d", loc.line);
     moac_strbuf_printf(b, " %*d | ", width < 4 ? 4 : width, loc.line);
     moac_strbuf_append(b, p, (size_t)(eol - p));
