@@ -8,6 +8,8 @@ enum { MOAC_EXIT_OK = 0, MOAC_EXIT_INPUT = 1, MOAC_EXIT_USAGE = 2 };
 
 int moac_cmd_check(int argc, char **argv);
 int moac_cmd_ir(int argc, char **argv);
+int moac_cmd_train(int argc, char **argv);
+int moac_cmd_eval(int argc, char **argv);
 
 /* Prints the diagnostics gathered so far to stderr. */
 void moac_cli_flush(moac_diag *d);

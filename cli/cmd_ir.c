@@ -1,5 +1,6 @@
 /* moac ir FILE: the IR of a spec (lowered, then the passes), or of an IR text file (read,
- * verified, then the passes), printed as text or DOT after the passes the user asks for. */
+ * verified, then the passes), printed as text or DOT after the passes the user asks for; with
+ * --train, the training graph (autodiff after lowering: the loss and every param's gradient). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,17 +8,21 @@
 #include "cli/cli.h"
 
 static const char help[] =
-    "usage: moac ir FILE [--print-after=PASS | --print-after-all] [--format=text|dot] [--batch=N]\n"
+    "usage: moac ir FILE [--train] [--print-after=PASS | --print-after-all] [--format=text|dot]\n"
+    "                    [--batch=N]\n"
     "\n"
     "Prints the forward IR of the spec FILE after all passes. FILE may also be IR text\n"
     "(a .ir file, as `moac ir` prints it): it is read, verified and run through the passes.\n"
     "\n"
+    "  --train              print the training graph: the forward graph plus its backward\n"
+    "                       graph, with an output grad.<param> for every parameter\n"
     "  --print-after=PASS   print the IR right after PASS instead of at the end\n"
     "  --print-after-all    print the IR after every pass, each headed by its name\n"
     "  --format=text|dot    IR text form (default; docs/ir.md) or Graphviz DOT\n"
     "  --batch=N            batch size of the graph (default: the spec's train batch)\n"
     "\n"
-    "Passes, in order: lower (spec -> IR), cse, dce. MOAC_DEBUG=1 traces them on stderr.\n";
+    "Passes, in order: lower (spec -> IR), autodiff (--train only), cse, dce.\n"
+    "MOAC_DEBUG=1 traces them on stderr.\n";
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
@@ -33,12 +38,14 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
         }
         if (!strcmp(argv[i], "--print-after-all")) {
             p->print_after_all = 1;
+        } else if (!strcmp(argv[i], "--train")) {
+            p->train = 1;
         } else if (moac_cli_flag_value(argc, argv, &i, "--print-after", &v)) {
             if (!moac_pass_exists(v)) {
                 int n;
                 const char *const *names = moac_pass_names(&n);
                 const char *hint = moac_suggest(v, names, (size_t)n);
-                return moac_cli_usage_error("ir", "no pass named '%s'%s%s%s (passes: lower, cse, dce)", v,
+                return moac_cli_usage_error("ir", "no pass named '%s'%s%s%s (passes: lower, autodiff, cse, dce)", v,
                                             hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
             }
             p->print_after = v;
@@ -62,6 +69,8 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
     if (!*path) return moac_cli_usage_error("ir", "no file given");
     if (p->print_after && p->print_after_all)
         return moac_cli_usage_error("ir", "--print-after and --print-after-all exclude each other");
+    if (p->print_after && !strcmp(p->print_after, "autodiff") && !p->train)
+        return moac_cli_usage_error("ir", "--print-after=autodiff needs --train (autodiff runs only then)");
     return 0;
 }
 

@@ -14,6 +14,8 @@ static const char usage[] =
     "commands:\n"
     "  check FILE [--json]    parse and check a spec; print a summary (params, FLOPs, KV cache)\n"
     "  ir FILE [options]      print the IR of a spec (or of an IR text file), after any pass\n"
+    "  train FILE [options]   train a spec (synthetic task by default, or --data text)\n"
+    "  eval FILE --ckpt CKPT  validation loss (and answer accuracy) of a checkpoint\n"
     "\n"
     "Run 'moac <command> --help' for a command's options; 'moac --version' for versions.\n"
     "Specs: docs/language.md. IR: docs/ir.md.\n";
@@ -24,6 +26,8 @@ static const struct {
 } commands[] = {
     {"check", moac_cmd_check},
     {"ir", moac_cmd_ir},
+    {"train", moac_cmd_train},
+    {"eval", moac_cmd_eval},
 };
 
 void moac_cli_flush(moac_diag *d) {

@@ -6,11 +6,12 @@
 #include "passes/pass.h"
 
 static const moac_pass passes[] = {
-    {"cse", "merges identical computations (same op, operands and attributes)", moac_pass_cse},
-    {"dce", "removes values that no output depends on", moac_pass_dce},
+    {"autodiff", "appends the backward graph: an output grad.<param> per param", moac_pass_autodiff, 1},
+    {"cse", "merges identical computations (same op, operands and attributes)", moac_pass_cse, 0},
+    {"dce", "removes values that no output depends on", moac_pass_dce, 0},
 };
 
-static const char *const pass_names[] = {"lower", "cse", "dce"};
+static const char *const pass_names[] = {"lower", "autodiff", "cse", "dce"};
 
 const moac_pass *moac_passes(int *count) {
     *count = (int)(sizeof passes / sizeof *passes);
@@ -30,7 +31,7 @@ int moac_pass_exists(const char *name) {
 
 static void after(const char *name, const moac_graph *g, const moac_pipeline *p) {
     const char *dbg = getenv("MOAC_DEBUG");
-    if (dbg && atoi(dbg) > 0) fprintf(stderr, "moac: pass %-6s %zu nodes\n", name, g->count);
+    if (dbg && atoi(dbg) > 0) fprintf(stderr, "moac: pass %-8s %zu nodes\n", name, g->count);
     if (!p || !p->dump) return;
     if (!p->print_after_all && !(p->print_after && !strcmp(p->print_after, name))) return;
     if (p->print_after_all || p->dot) {
@@ -48,6 +49,7 @@ static int verify(const moac_graph *g, const char *pass, moac_diag *d) {
 
 moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag *d) {
     for (size_t i = 0; i < sizeof passes / sizeof *passes; i++) {
+        if (passes[i].train_only && !(p && p->train)) continue;
         if (passes[i].run(&g, d) || verify(g, passes[i].name, d)) return NULL;
         after(passes[i].name, g, p);
     }

@@ -45,6 +45,10 @@ static moac_node *mlp(moac_lower *L, moac_node *x, int layer, double resid_std) 
 }
 
 moac_graph *moac_lower_spec(moac_arena *a, const moac_spec *s, int64_t batch) {
+    return moac_lower_spec_ex(a, s, batch, 0);
+}
+
+moac_graph *moac_lower_spec_ex(moac_arena *a, const moac_spec *s, int64_t batch, unsigned flags) {
     moac_lower L = {.spec = s, .B = batch > 0 ? batch : s->train.batch, .T = s->context, .C = s->width};
     moac_graph *g = L.g = moac_graph_new(a, s->name);
     moac_node *tokens = moac_b_input(g, "tokens", MOAC_I32, MOAC_DIMS(L.B, L.T));
@@ -67,6 +71,7 @@ moac_graph *moac_lower_spec(moac_arena *a, const moac_spec *s, int64_t batch) {
     x = layernorm(&L, x, "ln_f");
     moac_node *head = s->tied ? wte : moac_b_param(g, "lm_head", 0, 0.02, MOAC_DIMS(s->vocab, L.C));
     moac_node *logits = moac_b_matmul(g, x, head, 0, 1);
+    if (flags & MOAC_LOWER_LOGITS) moac_b_output(g, logits, "logits");
     moac_node *lm = moac_b_binary(g, MOAC_OP_CROSS_ENTROPY, logits, targets);
     moac_node *loss = L.aux ? moac_b_binary(g, MOAC_OP_ADD, lm, L.aux) : lm;
     if (L.aux) moac_b_output(g, lm, "lm_loss");

@@ -18,6 +18,11 @@ typedef struct moac_lower {
 /* Builds the forward graph of spec at the given batch size (its train batch when 0). */
 moac_graph *moac_lower_spec(moac_arena *a, const moac_spec *spec, int64_t batch);
 
+enum moac_lower_flags {
+    MOAC_LOWER_LOGITS = 1 << 0, /* also output "logits" [B,T,V] (evaluation: accuracy, generation) */
+};
+moac_graph *moac_lower_spec_ex(moac_arena *a, const moac_spec *spec, int64_t batch, unsigned flags);
+
 /* Shared by both files. */
 moac_node *moac_lower_dropout(moac_lower *L, moac_node *x);
 /* x[..., in] @ W[out, in]^T (+ b): a projection with nanoGPT's weight layout. */

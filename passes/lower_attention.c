@@ -197,6 +197,10 @@ static moac_node *sparse(moac_lower *L, const moac_scheme *sc, moac_node *x, con
     sel->i[1] = sc->include_first;
     moac_node *idx = moac_b_finish(sel);
     moac_node *score = moac_b_binary(g, MOAC_OP_TAKE, r, idx);      /* [B,E,k] */
+    /* Selection statistics: the mean router score of the chosen tokens per head, next to the
+     * mean over all tokens; their gap shows how selective each head has become. */
+    moac_b_output(g, moac_b_reduce(g, MOAC_OP_REDUCE_MEAN, score, MOAC_DIMS(0, 2), 0), join(L, prefix, "selected_score"));
+    moac_b_output(g, moac_b_reduce(g, MOAC_OP_REDUCE_MEAN, r, MOAC_DIMS(0, 2), 0), join(L, prefix, "mean_score"));
     moac_node *xs = moac_b_binary(g, MOAC_OP_GATHER_ROWS, x, idx);  /* [B,E,k,C] */
     moac_node *proj[3];
     static const char *const names[3] = {"wq", "wk", "wv"};

@@ -11,9 +11,11 @@ typedef struct moac_pass {
     const char *doc;
     /* Transforms the graph in place (or replaces *g). Returns 0, or -1 after reporting. */
     int (*run)(moac_graph **g, moac_diag *d);
+    int train_only;             /* runs only when the pipeline builds a training graph */
 } moac_pass;
 
-/* The passes run on every graph after lowering, in order. */
+/* The passes run on every graph after lowering, in order (those marked train_only only when
+ * training). */
 const moac_pass *moac_passes(int *count);
 
 typedef struct moac_pipeline {
@@ -21,19 +23,25 @@ typedef struct moac_pipeline {
     int print_after_all;
     moac_strbuf *dump;          /* where the printed IR goes */
     int dot;                    /* dump DOT instead of text */
+    int train;                  /* build the training graph: run autodiff after lowering, which
+                                   adds an output grad.<param> per param (docs/ir.md) */
 } moac_pipeline;
 
 /* Is name a pass (including "lower")? For flag checking, with a suggestion list. */
 int moac_pass_exists(const char *name);
 const char *const *moac_pass_names(int *count);
 
-/* Lowers spec (pass "lower") and runs the passes. Returns NULL if a verifier failed. */
+/* Lowers spec (pass "lower") and runs the passes: lower -> cse -> dce, or with p->train
+ * lower -> autodiff -> cse -> dce. p may be NULL (no dumps, forward graph). Returns NULL if a
+ * pass or a verifier failed. */
 moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,
                                moac_diag *d);
-/* Runs the passes on a graph that was read from IR text (it is verified first). */
+/* Runs the passes on a graph that was read from IR text (it is verified first); with p->train
+ * a forward graph gets its backward graph too. */
 moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag *d);
 
 /* The passes themselves. */
+int moac_pass_autodiff(moac_graph **g, moac_diag *d); /* moac_autodiff (passes/autodiff.h) */
 int moac_pass_cse(moac_graph **g, moac_diag *d);
 int moac_pass_dce(moac_graph **g, moac_diag *d);
 

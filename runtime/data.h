@@ -20,29 +20,39 @@ typedef struct moac_dataset {
     int32_t *tokens;          /* CHAR/BYTE: the whole file, tokenised (malloc'd) */
     size_t ntokens, ntrain;   /* [0, ntrain) trains, [ntrain, ntokens) validates */
     int pairs;                /* SYNTHETIC: key-value pairs per sequence */
-    const char *path;         /* for messages */
+    int context;              /* T the dataset was checked for (and the synthetic entropy uses) */
+    const char *path;         /* for messages; the dataset's own copy ("synthetic" for the task) */
 } moac_dataset;
 
 /* Reads and tokenises a text file. Fails, with a message naming the file and what to do, if it
- * is missing, unreadable, empty, binary (NUL bytes), has more distinct characters than max_vocab
- * (CHAR), or either split is shorter than one window of context + 1 tokens.
- * fixed_chars (CHAR only, may be NULL): use this vocabulary (from a checkpoint) instead of
- * building one; a character outside it is an error naming its line. */
+ * is missing, unreadable, a directory, empty, binary (NUL bytes), has more distinct characters
+ * than max_vocab (CHAR; BYTE needs max_vocab >= 256), or either split is shorter than one window
+ * of context + 1 tokens. The first floor(split * n) tokens train, the rest validate.
+ * fixed_chars (CHAR only, may be NULL): use this vocabulary (from a checkpoint: nfixed distinct
+ * bytes, token i = fixed_chars[i]) instead of building one; a character outside it is an error
+ * "path:line:column: error: ..." (column in bytes).
+ * Returns 0, or -1 after reporting with *ds left empty (moac_dataset_free is safe either way). */
 int moac_dataset_load_text(moac_dataset *ds, const char *path, moac_data_kind kind, double split, int max_vocab,
                            int context, const unsigned char *fixed_chars, int nfixed, moac_diag *d);
-/* The synthetic associative-recall task (docs/training.md): needs vocab >= the task's tokens
- * and context >= one key-value listing plus a query; reports what to change otherwise. */
+/* The synthetic associative-recall task (docs/training.md): needs vocab >= 53 (the task's
+ * tokens), pairs in 1..26 and context >= 2 * pairs + 3 (the listing, ';' and one query with its
+ * answer); reports what to change otherwise (messages name no file: "error: ..."). */
 int moac_dataset_synthetic(moac_dataset *ds, int pairs, int vocab, int context, moac_diag *d);
 void moac_dataset_free(moac_dataset *ds);
 
 /* One batch: x and y are [B, T] (y is x shifted by one: the next-token targets). answer, if not
  * NULL, is [B, T] with 1 where y is an answer the synthetic task scores (always 0 for text).
- * split: 0 train, 1 validation. step numbers the batch within its split. */
+ * split: 0 train, 1 validation. step numbers the batch within its split (< 2^32).
+ * Text: row b is the window at a uniform offset in [0, split length - T - 1] of its split, drawn
+ * from (seed, MOAC_RNG_BATCH stream of (split, step), index b); the split must hold T + 1 tokens.
+ * Synthetic: T >= 2 * pairs + 2; content drawn from the MOAC_RNG_DATA stream of (split, step). */
 void moac_dataset_batch(const moac_dataset *ds, int split, uint64_t seed, uint64_t step, int B, int T, int32_t *x,
                         int32_t *y, uint8_t *answer);
 
 /* The unigram entropy of the training split in nats (the loss of a model that ignores
- * context); for SYNTHETIC, of the task's token distribution. */
+ * context); for SYNTHETIC, computed exactly (not sampled) for the targets of a sequence of
+ * ds->context tokens: every key and value is marginally uniform, so the pooled distribution
+ * over the T target positions follows from counting keys, values and the one ';'. */
 double moac_dataset_unigram_entropy(const moac_dataset *ds);
 /* Decodes tokens to text (CHAR: the char table; BYTE: bytes; SYNTHETIC: readable symbols). */
 void moac_dataset_decode(const moac_dataset *ds, const int32_t *tokens, size_t n, moac_strbuf *out);

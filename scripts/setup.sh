@@ -7,4 +7,4 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 $SUDO apt-get update
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
   build-essential cmake flex bison llvm-19-dev libcmocka-dev zlib1g-dev libzstd-dev \
-  python3 python3-numpy
+  python3 python3-numpy python3-torch

@@ -35,8 +35,19 @@ double *moac_interp_buffer(moac_interp *ip, const char *name);
 /* Executes every node in order. Returns 0, or -1 with a message in err when the data is invalid
  * (an index out of range: a token >= vocab, say) — never crashes on bad data. */
 int moac_interp_run(moac_interp *ip, const moac_interp_opts *opts, char *err, size_t errlen);
-/* The value of an output node by its name attribute, valid until the next run; NULL if none. */
+/* The value of an output node by its name attribute, valid until the next run; NULL if none
+ * (or when the last run failed). */
 const double *moac_interp_result(const moac_interp *ip, const char *name);
+
+/* Memory accounting of the liveness plan, for tests and reports. Counts the buffers of computed
+ * values (every node but input and param, whose buffers are always there): how many are
+ * allocated now (after a run: the outputs), and the most that were allocated at once during the
+ * last run. */
+typedef struct moac_interp_stats {
+    size_t live_buffers, peak_buffers;
+    size_t live_bytes, peak_bytes;
+} moac_interp_stats;
+moac_interp_stats moac_interp_get_stats(const moac_interp *ip);
 
 /* One op's reference kernel: out = op(args). Exposed so tests can check kernels one by one. */
 typedef struct moac_kernel_ctx {

@@ -56,7 +56,7 @@ static moac_graph *read_text(moac_arena *a, moac_diag *d, const char *text) {
 
 typedef struct shape_case {
     const char *op;
-    const char *operands[3];
+    const char *operands[4];
     const char *written; /* the written type, for input/param/full */
     int64_t i[4];
     double f[4];
@@ -174,6 +174,47 @@ static const shape_case shape_cases[] = {
     {"capacity_route", {"f32[2,8,4]"}, .l = {2, 2, 2, 1}, .nl = 4, .error = "hold 7 tokens"},
     {"capacity_route", {"f32[2,8,4]"}, .l = {8, 8}, .nl = 2, .error = "caps has 2 entries"},
     {"capacity_route", {"f32[2,8,2]"}, .l = {9, -1}, .nl = 2, .error = "capacities must be >= 0"},
+    {"gelu_grad", {"f32[2,3]", "f32[2,3]"}, .expect = "f32[2,3]"},
+    {"gelu_grad", {"f32[2,3]", "f32[3]"}, .error = "gelu_grad: operands differ: f32[2,3] and f32[3]"},
+    {"relu_grad", {"f32[]", "f32[]"}, .expect = "f32[]"},
+    {"relu_grad", {"i32[2]", "i32[2]"}, .error = "operand 1 must be f32, got i32[2]"},
+    {"softmax_grad", {"f32[2,5]", "f32[2,5]"}, .expect = "f32[2,5]"},
+    {"softmax_grad", {"f32[]", "f32[]"}, .error = "operand 1 must have rank >= 1, got f32[]"},
+    {"normalize", {"f32[2,8]"}, .f = {1e-5}, .expect = "f32[2,8]"},
+    {"normalize", {"f32[2,8]"}, .f = {0}, .error = "normalize: eps must be > 0, got 0"},
+    {"layernorm_grad", {"f32[2,8]", "f32[8]", "f32[2,8]"}, .f = {1e-5}, .expect = "f32[2,8]"},
+    {"layernorm_grad", {"f32[2,8]", "f32[8]", "f32[2,7]"}, .f = {1e-5}, .error = "dy is f32[2,7] but x is f32[2,8]"},
+    {"layernorm_grad", {"f32[2,8]", "f32[4]", "f32[2,8]"}, .f = {1e-5}, .error = "weight is f32[4] but x is f32[2,8]"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,32]"}, .i = {1, 0},
+     .f = {0.125}, .expect = "f32[2,8,16,64]"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,32]"}, .i = {1, 1},
+     .f = {0.125}, .expect = "f32[2,2,16,64]"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,32]"}, .i = {0, 2},
+     .f = {0.125}, .expect = "f32[2,2,16,32]"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,32]"}, .i = {1, 3},
+     .f = {0.125}, .error = "which must be 0 (dq), 1 (dk) or 2 (dv), got 3"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,64]"}, .i = {1, 0},
+     .f = {0.125}, .error = "dout is f32[2,8,16,64] but attention gives f32[2,8,16,32]"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,3,16,64]", "f32[2,3,16,64]", "f32[2,8,16,64]"}, .f = {0.125},
+     .error = "3 KV heads do not divide 8 query heads"},
+    {"rope_grad", {"f32[2,4,16,64]", "i32[2,4,16]"}, .f = {0.5, 10000}, .expect = "f32[2,4,16,64]"},
+    {"rope_grad", {"f32[2,4,16,64]"}, .f = {0, 10000}, .error = "rope_grad: fraction must be in (0, 1], got 0"},
+    {"embed_grad", {"i32[12,256]", "f32[12,256,384]"}, .i = {283}, .expect = "f32[283,384]"},
+    {"embed_grad", {"i32[12,256]", "f32[12,256,384]"}, .i = {0}, .error = "rows must be >= 1, got 0"},
+    {"embed_grad", {"i32[12]", "f32[13,4]"}, .i = {5}, .error = "dy is f32[13,4] but ids are i32[12]: expected ids' shape + [C]"},
+    {"cross_entropy_grad", {"f32[4,16,100]", "i32[4,16]", "f32[]"}, .expect = "f32[4,16,100]"},
+    {"cross_entropy_grad", {"f32[4,16,100]", "i32[4,16]", "f32[1]"}, .error = "operand 3 (dloss) must have rank 0, got f32[1]"},
+    {"cross_entropy_grad", {"f32[4,16,100]", "i32[4]", "f32[]"}, .error = "targets are i32[4] but logits are f32[4,16,100]"},
+    {"take_grad", {"i32[2,4]", "f32[2,4]"}, .i = {16}, .expect = "f32[2,16]"},
+    {"take_grad", {"i32[2,4]", "f32[2,4]"}, .i = {3}, .error = "size 3 is smaller than the 4 indices per row"},
+    {"take_grad", {"i32[2,4]", "f32[2,5]"}, .i = {8}, .error = "dy is f32[2,5] but idx is i32[2,4]: expected the same shape"},
+    {"pad", {"f32[4,3]"}, .i = {1, 2, 10}, .expect = "f32[4,10]"},
+    {"pad", {"f32[4,3]"}, .i = {1, 8, 10}, .error = "x (f32[4,3]) does not fit at start 8 of size 10 on axis 1"},
+    {"pad", {"f32[4,3]"}, .i = {2, 0, 10}, .error = "axis 2 is out of range for f32[4,3]"},
+    {"broadcast", {"f32[3,1]"}, .l = {2, 3, 4}, .nl = 3, .expect = "f32[2,3,4]"},
+    {"broadcast", {"i32[]"}, .nl = 0, .expect = "i32[]"},
+    {"broadcast", {"f32[3,2]"}, .l = {3, 4}, .nl = 2, .error = "cannot broadcast f32[3,2] to [3,4]"},
+    {"broadcast", {"f32[3,2]"}, .l = {2}, .nl = 1, .error = "cannot broadcast f32[3,2] to [2]"},
     {"output", {"f32[]"}, .s = "loss", .expect = "f32[]"},
     {"output", {"f32[]"}, .s = "", .error = "output: name must not be empty"},
     {"matmul", {"f32[2,2]"}, .error = "matmul: expects 2 operands, got 1"},
@@ -184,9 +225,9 @@ static void run_shape_case(const shape_case *c, int *valid, int *invalid) {
     moac_arena a;
     moac_arena_init(&a);
     moac_graph *g = moac_graph_new(&a, "shape");
-    moac_node *args[3];
+    moac_node *args[4];
     int nargs = 0;
-    while (nargs < 3 && c->operands[nargs]) {
+    while (nargs < 4 && c->operands[nargs]) {
         args[nargs] = typed_input(g, c->operands[nargs], "a");
         nargs++;
     }
@@ -383,9 +424,21 @@ static const char every_op[] =
     "  %44 = bce_logits(%38, %39) : f32[2,8,4]\n"
     "  %45 = matmul(%43, %wte) ta=0 tb=1 : f32[2,8,16]\n"
     "  %46 = cross_entropy(%45, %tokens) : f32[]\n"
+    "  %47 = gelu_grad(%13, %14) : f32[2,8,32]\n"
+    "  %48 = relu_grad(%12, %47) : f32[2,8,32]\n"
+    "  %49 = softmax_grad(%30, %29) : f32[2,4,8,8]\n"
+    "  %50 = normalize(%48) eps=1e-05 : f32[2,8,32]\n"
+    "  %51 = layernorm_grad(%16, %ln.w, %50) eps=1e-05 : f32[2,8,32]\n"
+    "  %52 = attention_grad(%q, %kv, %kv, %49) causal=1 scale=0.125 which=1 : f32[2,2,8,8]\n"
+    "  %53 = rope_grad(%49, %pos) fraction=0.5 base=1e+04 : f32[2,4,8,8]\n"
+    "  %54 = embed_grad(%tokens, %51) rows=16 : f32[16,32]\n"
+    "  %55 = cross_entropy_grad(%45, %tokens, %46) : f32[2,8,16]\n"
+    "  %56 = take_grad(%34, %picked) size=8 : f32[2,8]\n"
+    "  %57 = pad(%kv) axis=1 start=1 size=4 : f32[2,4,8,8]\n"
+    "  %58 = broadcast(%one) shape=[2,3] : f32[2,3]\n"
     "  %loss = output(%46) name=\"loss\" : f32[]\n"
-    "  %48 = output(%picked) name=\"picked\" : f32[2,3]\n"
-    "  %49 = output(%44) name=\"bce\" : f32[2,8,4]\n"
+    "  %60 = output(%picked) name=\"picked\" : f32[2,3]\n"
+    "  %61 = output(%44) name=\"bce\" : f32[2,8,4]\n"
     "}\n";
 
 static char *print_graph(const moac_graph *g) {

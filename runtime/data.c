@@ -1,0 +1,333 @@
+#include "runtime/data.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "support/rng.h"
+
+/* The synthetic task's tokens (docs/training.md): ';', keys a..z, values 0..9 A..P. */
+enum { SYN_SEP = 0, SYN_KEY0 = 1, SYN_VAL0 = 27, SYN_NKEYS = 26, SYN_NVALS = 26, SYN_VOCAB = 53 };
+static const char syn_symbols[SYN_VOCAB + 1] = ";abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP";
+
+void moac_dataset_free(moac_dataset *ds) {
+    free(ds->tokens);
+    free((char *)ds->path); /* always our own copy (see set_path) */
+    memset(ds, 0, sizeof *ds);
+}
+
+/* The dataset keeps its own copy of the path, so it may outlive the caller's string. */
+static void set_path(moac_dataset *ds, const char *path) {
+    size_t n = strlen(path) + 1;
+    char *p = malloc(n);
+    if (!p) abort();
+    memcpy(p, path, n);
+    ds->path = p;
+}
+
+/* Reads the whole file; on failure reports why, with what to do, and returns -1. */
+static int read_all(const char *path, unsigned char **out, size_t *len, moac_diag *d) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        moac_diag_file_error(d, path, "cannot read training data: %s (data paths are relative to the directory "
+                             "moac runs in)", strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    int stat_failed = fstat(fileno(f), &sb);
+    if (stat_failed || S_ISDIR(sb.st_mode)) {
+        moac_diag_file_error(d, path, "cannot read training data: %s",
+                             stat_failed ? strerror(errno) : "it is a directory; give a text file");
+        fclose(f);
+        return -1;
+    }
+    size_t cap = sb.st_size > 0 ? (size_t)sb.st_size + 1 : 4096, n = 0, got;
+    unsigned char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) { /* the file grew, or is not a regular file: keep reading */
+            unsigned char *bigger = cap * 2 > cap ? realloc(buf, cap * 2) : NULL;
+            if (!bigger) free(buf);
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    int failed = !buf || ferror(f), err = errno;
+    fclose(f);
+    if (failed) {
+        moac_diag_file_error(d, path, "cannot read training data: %s", buf ? strerror(err) : "out of memory");
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* 1-based line and byte column of offset in text, for messages. */
+static void line_col(const unsigned char *text, size_t offset, size_t *line, size_t *col) {
+    *line = 1;
+    size_t start = 0;
+    for (size_t i = 0; i < offset; i++)
+        if (text[i] == '\n') ++*line, start = i + 1;
+    *col = offset - start + 1;
+}
+
+static const char *show_byte(unsigned char c, char buf[32]) {
+    if (c >= 0x20 && c < 0x7f) snprintf(buf, 32, "character '%c' (byte 0x%02x)", c, c);
+    else snprintf(buf, 32, "byte 0x%02x", c);
+    return buf;
+}
+
+/* Maps every byte to its token; for CHAR builds the sorted table or uses the fixed one. */
+static int tokenise(moac_dataset *ds, const unsigned char *text, size_t n, int max_vocab,
+                    const unsigned char *fixed_chars, int nfixed, moac_diag *d) {
+    int map[256];
+    const char *path = ds->path;
+    if (ds->kind == MOAC_DATA_BYTE) {
+        if (max_vocab < 256) {
+            moac_diag_file_error(d, path, "tokenizer = byte needs vocab >= 256 but the model's vocab is %d; raise "
+                                 "vocab in the spec or use tokenizer = char", max_vocab);
+            return -1;
+        }
+        ds->vocab = 256;
+        for (int i = 0; i < 256; i++) map[i] = i;
+    } else if (fixed_chars) {
+        for (int i = 0; i < 256; i++) map[i] = -1;
+        for (int i = 0; i < nfixed; i++) {
+            if (map[fixed_chars[i]] >= 0) {
+                moac_diag_file_error(d, path, "the checkpoint's character table lists byte 0x%02x twice; the "
+                                     "checkpoint is corrupt", fixed_chars[i]);
+                return -1;
+            }
+            map[fixed_chars[i]] = i;
+            ds->chars[i] = fixed_chars[i];
+        }
+        ds->vocab = nfixed;
+    } else {
+        int present[256] = {0};
+        for (size_t i = 0; i < n; i++) present[text[i]] = 1;
+        ds->vocab = 0;
+        for (int c = 0; c < 256; c++) {
+            map[c] = present[c] ? ds->vocab : -1;
+            if (present[c]) ds->chars[ds->vocab++] = (unsigned char)c;
+        }
+    }
+    if (ds->vocab > max_vocab) {
+        moac_diag_file_error(d, path, "has %d distinct characters but the model's vocab is %d; raise vocab in the "
+                             "spec or use tokenizer = byte", ds->vocab, max_vocab);
+        return -1;
+    }
+    ds->tokens = malloc(n * sizeof *ds->tokens);
+    if (!ds->tokens) {
+        moac_diag_file_error(d, path, "out of memory tokenising %zu bytes", n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (map[text[i]] < 0) {
+            size_t line, col;
+            char where[64], what[32];
+            line_col(text, i, &line, &col);
+            snprintf(where, sizeof where, ":%zu:%zu", line, col);
+            moac_strbuf loc;
+            moac_strbuf_init(&loc);
+            moac_strbuf_printf(&loc, "%s%s", path, where);
+            moac_diag_file_error(d, moac_strbuf_cstr(&loc), "%s is not in the checkpoint's vocabulary of %d "
+                                 "characters; resume on the text the checkpoint was trained on, or train from "
+                                 "scratch", show_byte(text[i], what), nfixed);
+            moac_strbuf_free(&loc);
+            return -1;
+        }
+        ds->tokens[i] = map[text[i]];
+    }
+    ds->ntokens = n;
+    return 0;
+}
+
+static int check_split(moac_dataset *ds, double split, int context, moac_diag *d) {
+    if (!(split > 0 && split <= 1)) {
+        moac_diag_file_error(d, ds->path, "split = %g must be in (0, 1]: the fraction of the data used for training",
+                             split);
+        return -1;
+    }
+    ds->ntrain = (size_t)floor(split * (double)ds->ntokens);
+    if (ds->ntrain > ds->ntokens) ds->ntrain = ds->ntokens;
+    size_t need = (size_t)context + 1, nval = ds->ntokens - ds->ntrain;
+    if (ds->ntrain < need || nval < need) {
+        int train = ds->ntrain < need;
+        moac_diag_file_error(d, ds->path, "the %s split has %zu tokens, fewer than one window of context + 1 = %zu; "
+                             "use more data or a %s split (now %g)", train ? "training" : "validation",
+                             train ? ds->ntrain : nval, need, train ? "higher" : "lower", split);
+        return -1;
+    }
+    return 0;
+}
+
+int moac_dataset_load_text(moac_dataset *ds, const char *path, moac_data_kind kind, double split, int max_vocab,
+                           int context, const unsigned char *fixed_chars, int nfixed, moac_diag *d) {
+    assert(kind == MOAC_DATA_CHAR || kind == MOAC_DATA_BYTE);
+    memset(ds, 0, sizeof *ds);
+    ds->kind = kind;
+    ds->context = context;
+    set_path(ds, path);
+    if (context < 1) {
+        moac_diag_file_error(d, path, "context = %d must be at least 1", context);
+        moac_dataset_free(ds);
+        return -1;
+    }
+    if (kind == MOAC_DATA_CHAR && fixed_chars && (nfixed < 1 || nfixed > 256)) {
+        moac_diag_file_error(d, path, "the checkpoint's character table has %d entries (1 to 256 expected); the "
+                             "checkpoint is corrupt", nfixed);
+        moac_dataset_free(ds);
+        return -1;
+    }
+    unsigned char *text = NULL;
+    size_t n = 0;
+    int rc = read_all(path, &text, &n, d);
+    if (!rc && n == 0) {
+        moac_diag_file_error(d, path, "the file is empty; moac trains on text");
+        rc = -1;
+    }
+    const unsigned char *nul = rc ? NULL : memchr(text, 0, n);
+    if (nul) {
+        moac_diag_file_error(d, path, "looks binary (NUL byte at offset %zu); moac trains on text",
+                             (size_t)(nul - text));
+        rc = -1;
+    }
+    if (!rc) rc = tokenise(ds, text, n, max_vocab, kind == MOAC_DATA_CHAR ? fixed_chars : NULL, nfixed, d);
+    if (!rc) rc = check_split(ds, split, context, d);
+    free(text);
+    if (rc) moac_dataset_free(ds);
+    return rc;
+}
+
+int moac_dataset_synthetic(moac_dataset *ds, int pairs, int vocab, int context, moac_diag *d) {
+    memset(ds, 0, sizeof *ds);
+    int need = 2 * pairs + 3;
+    if (vocab < SYN_VOCAB) {
+        moac_diag_file_error(d, NULL, "the synthetic task uses %d tokens (';', keys a-z, values 0-9 A-P) but the "
+                             "model's vocab is %d; set vocab = %d or more in the spec", SYN_VOCAB, vocab, SYN_VOCAB);
+        return -1;
+    }
+    if (pairs < 1 || pairs > SYN_NKEYS) {
+        moac_diag_file_error(d, NULL, "synthetic(pairs = %d): pairs must be between 1 and %d (the task has %d keys)",
+                             pairs, SYN_NKEYS, SYN_NKEYS);
+        return -1;
+    }
+    if (context < need) {
+        moac_diag_file_error(d, NULL, "synthetic(pairs = %d) needs context >= 2 * pairs + 3 = %d (the listing, ';' "
+                             "and a query with its answer) but context is %d; raise context or lower pairs",
+                             pairs, need, context);
+        return -1;
+    }
+    ds->kind = MOAC_DATA_SYNTHETIC;
+    ds->vocab = SYN_VOCAB;
+    ds->pairs = pairs;
+    ds->context = context;
+    set_path(ds, "synthetic");
+    return 0;
+}
+
+/* Writes token v at position t of row b's (T+1)-token sequence: x holds positions 0..T-1, y
+ * positions 1..T (the next-token targets). */
+static void put(int32_t *x, int32_t *y, int T, int b, int t, int32_t v) {
+    if (t < T) x[(size_t)b * T + t] = v;
+    if (t >= 1) y[(size_t)b * T + t - 1] = v;
+}
+
+/* Every draw of a batch is moac_rng_below(seed, stream, k++, n) with k counting the draws of the
+ * whole batch, rows in order; docs/training.md lists the order within a row. */
+static void synthetic_batch(const moac_dataset *ds, int split, uint64_t seed, uint64_t step, int B, int T, int32_t *x,
+                            int32_t *y, uint8_t *answer) {
+    uint64_t stream = moac_rng_stream(MOAC_RNG_DATA, (uint64_t)split, step), k = 0;
+    int P = ds->pairs;
+    assert(T >= 2 * P + 2);
+    for (int b = 0; b < B; b++) {
+        int keys[SYN_NKEYS], vals[SYN_NKEYS];
+        for (int i = 0; i < SYN_NKEYS; i++) keys[i] = i;
+        for (int i = 0; i < P; i++) {
+            /* A partial Fisher-Yates shuffle: the listed keys are distinct and in random order. */
+            int j = i + (int)moac_rng_below(seed, stream, k++, (uint64_t)(SYN_NKEYS - i));
+            int tmp = keys[i];
+            keys[i] = keys[j], keys[j] = tmp;
+            vals[i] = (int)moac_rng_below(seed, stream, k++, SYN_NVALS);
+            put(x, y, T, b, 2 * i, SYN_KEY0 + keys[i]);
+            put(x, y, T, b, 2 * i + 1, SYN_VAL0 + vals[i]);
+        }
+        put(x, y, T, b, 2 * P, SYN_SEP);
+        for (int t = 2 * P + 1; t <= T; t += 2) {
+            int q = (int)moac_rng_below(seed, stream, k++, (uint64_t)P);
+            put(x, y, T, b, t, SYN_KEY0 + keys[q]);
+            if (t + 1 <= T) {
+                put(x, y, T, b, t + 1, SYN_VAL0 + vals[q]);
+                if (answer) answer[(size_t)b * T + t] = 1; /* x[t] is the query, y[t] its value */
+            }
+        }
+    }
+}
+
+void moac_dataset_batch(const moac_dataset *ds, int split, uint64_t seed, uint64_t step, int B, int T, int32_t *x,
+                        int32_t *y, uint8_t *answer) {
+    assert(split == 0 || split == 1);
+    if (answer) memset(answer, 0, (size_t)B * (size_t)T);
+    if (ds->kind == MOAC_DATA_SYNTHETIC) {
+        synthetic_batch(ds, split, seed, step, B, T, x, y, answer);
+        return;
+    }
+    size_t lo = split ? ds->ntrain : 0, hi = split ? ds->ntokens : ds->ntrain;
+    assert(hi - lo >= (size_t)T + 1);
+    uint64_t stream = moac_rng_stream(MOAC_RNG_BATCH, (uint64_t)split, step);
+    for (int b = 0; b < B; b++) {
+        /* offset in [0, len - T - 1]: the window's T + 1 tokens stay inside the split */
+        size_t off = lo + (size_t)moac_rng_below(seed, stream, (uint64_t)b, hi - lo - (size_t)T);
+        memcpy(x + (size_t)b * T, ds->tokens + off, (size_t)T * sizeof *x);
+        memcpy(y + (size_t)b * T, ds->tokens + off + 1, (size_t)T * sizeof *y);
+    }
+}
+
+/* Entropy in nats of a distribution given by counts with this total. */
+static double entropy(const double *count, int n, double total) {
+    double h = 0;
+    for (int i = 0; i < n; i++)
+        if (count[i] > 0) h -= count[i] / total * log(count[i] / total);
+    return h;
+}
+
+double moac_dataset_unigram_entropy(const moac_dataset *ds) {
+    double count[256] = {0};
+    if (ds->kind != MOAC_DATA_SYNTHETIC) {
+        for (size_t i = 0; i < ds->ntrain; i++) count[ds->tokens[i]] += 1;
+        return entropy(count, ds->vocab, (double)ds->ntrain);
+    }
+    /* Exact, not sampled: every listed key, query key, listed value and answer value is
+     * marginally uniform over its 26 symbols, so the pooled distribution of the T targets
+     * (sequence positions 1..T) follows from counting which kind of token each position holds. */
+    int T = ds->context, P = ds->pairs, nkey = 0, nval = 0, nsep = 0;
+    for (int t = 1; t <= T; t++) {
+        int is_value = t < 2 * P ? t % 2 : (t - 2 * P - 1) % 2;
+        if (t == 2 * P) nsep++;
+        else if (is_value) nval++;
+        else nkey++;
+    }
+    count[SYN_SEP] = nsep;
+    for (int i = 0; i < SYN_NKEYS; i++) count[SYN_KEY0 + i] = nkey / (double)SYN_NKEYS;
+    for (int i = 0; i < SYN_NVALS; i++) count[SYN_VAL0 + i] = nval / (double)SYN_NVALS;
+    return entropy(count, SYN_VOCAB, (double)T);
+}
+
+void moac_dataset_decode(const moac_dataset *ds, const int32_t *tokens, size_t n, moac_strbuf *out) {
+    for (size_t i = 0; i < n; i++) {
+        int32_t t = tokens[i];
+        char c = '?'; /* a token the dataset cannot produce */
+        if (t >= 0 && t < ds->vocab) {
+            if (ds->kind == MOAC_DATA_SYNTHETIC) c = syn_symbols[t];
+            else if (ds->kind == MOAC_DATA_CHAR) c = (char)ds->chars[t];
+            else c = (char)t;
+        }
+        moac_strbuf_putc(out, c);
+    }
+}

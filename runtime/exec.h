@@ -1,0 +1,30 @@
+/* Runs a compiled graph on a backend for the training and evaluation loops: binds tokens,
+ * targets and parameters, runs, and hands back outputs and gradients. Today the backend is the
+ * reference interpreter; the LLVM CPU and NVPTX backends slot in behind the same calls. */
+#ifndef MOAC_EXEC_H
+#define MOAC_EXEC_H
+#include <stdint.h>
+
+#include "backends/interp/interp.h"
+#include "runtime/state.h"
+
+typedef enum moac_backend { MOAC_BACKEND_INTERP } moac_backend;
+
+typedef struct moac_exec moac_exec;
+
+/* NULL (after reporting) if the backend cannot take the graph. */
+moac_exec *moac_exec_new(const moac_graph *g, moac_backend backend, moac_diag *d);
+void moac_exec_free(moac_exec *e);
+/* One run on batch (x, y) of [B, T] tokens with the state's current weights. Returns 0, or -1
+ * with a message in err (bad data, e.g. a token outside the vocabulary). */
+int moac_exec_run(moac_exec *e, const moac_state *s, const int32_t *x, const int32_t *y, const moac_interp_opts *o,
+                  char *err, size_t errlen);
+/* Copies the graph's grad.<name> outputs into s->g. */
+void moac_exec_grads(const moac_exec *e, moac_state *s);
+/* An output by name: its values and element count; NULL if the graph has no such output. */
+const double *moac_exec_output(const moac_exec *e, const char *name, int64_t *numel);
+/* The graph's outputs that are metrics (not grad.*), in graph order: names and sizes. */
+int moac_exec_metric_count(const moac_exec *e);
+const char *moac_exec_metric_name(const moac_exec *e, int i, int64_t *numel);
+
+#endif

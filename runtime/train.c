@@ -1,0 +1,331 @@
+/* `moac train` and `moac eval`: compile the training and evaluation graphs, load the data, run
+ * the loop (batches, forward + backward, clipping, AdamW, schedule), evaluate, log metrics as
+ * JSONL and write checkpoints. Everything random is counter-based, so a run resumed from a
+ * checkpoint at step N computes exactly what the uninterrupted run computed after step N. */
+#include "runtime/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "passes/autodiff.h"
+#include "passes/lower.h"
+#include "passes/pass.h"
+#include "runtime/checkpoint.h"
+#include "runtime/data.h"
+
+typedef struct session {
+    moac_arena arena;
+    const moac_spec *spec;
+    moac_graph *train_graph, *eval_graph;
+    moac_exec *train_exec, *eval_exec;
+    moac_dataset data;
+    int have_data;
+    moac_state state;
+    uint64_t seed;
+    int B, T;
+    int32_t *x, *y;
+    uint8_t *answer;
+} session;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void session_free(session *s) {
+    moac_exec_free(s->train_exec);
+    moac_exec_free(s->eval_exec);
+    if (s->have_data) moac_dataset_free(&s->data);
+    moac_state_free(&s->state);
+    free(s->x);
+    free(s->y);
+    free(s->answer);
+    moac_arena_free(&s->arena);
+}
+
+/* Forward graph with logits for evaluation; forward + backward for training. */
+static int build_graphs(session *s, int training, moac_diag *d) {
+    s->eval_graph = moac_lower_spec_ex(&s->arena, s->spec, s->B, MOAC_LOWER_LOGITS);
+    if (moac_ir_verify(s->eval_graph, d, "after pass 'lower'")) return -1;
+    s->eval_graph = moac_pipeline_graph(s->eval_graph, NULL, d);
+    if (!s->eval_graph) return -1;
+    if (training) {
+        moac_graph *g = moac_lower_spec(&s->arena, s->spec, s->B);
+        if (moac_ir_verify(g, d, "after pass 'lower'") || moac_autodiff(g, d) ||
+            moac_ir_verify(g, d, "after pass 'autodiff'"))
+            return -1;
+        s->train_graph = moac_pipeline_graph(g, NULL, d);
+        if (!s->train_graph) return -1;
+    }
+    /* The state holds the params of the full model (the eval graph has all of them too). */
+    if (moac_state_init(&s->state, training ? s->train_graph : s->eval_graph)) {
+        moac_diag_file_error(d, NULL, "out of memory for the model's parameters");
+        return -1;
+    }
+    s->x = calloc((size_t)s->B * s->T, sizeof *s->x);
+    s->y = calloc((size_t)s->B * s->T, sizeof *s->y);
+    s->answer = calloc((size_t)s->B * s->T, 1);
+    if (!s->x || !s->y || !s->answer) abort();
+    return 0;
+}
+
+static int load_data(session *s, const char *data, const moac_ckpt_info *ck, moac_diag *d) {
+    const moac_spec *spec = s->spec;
+    int rc;
+    if (!data) {
+        rc = moac_dataset_synthetic(&s->data, spec->train.synth_pairs, spec->vocab, spec->context, d);
+    } else {
+        moac_data_kind kind = spec->train.tokenizer == MOAC_TOK_BYTE ? MOAC_DATA_BYTE : MOAC_DATA_CHAR;
+        int fixed = ck && ck->data_kind == MOAC_DATA_CHAR && kind == MOAC_DATA_CHAR;
+        rc = moac_dataset_load_text(&s->data, data, kind, spec->train.split, spec->vocab, spec->context,
+                                    fixed ? ck->chars : NULL, fixed ? ck->nchars : 0, d);
+    }
+    s->have_data = rc == 0;
+    return rc;
+}
+
+static const char *val_loss_name(const moac_exec *e) {
+    return moac_exec_output(e, "lm_loss", NULL) ? "lm_loss" : "loss";
+}
+
+typedef struct eval_result {
+    double loss, accuracy;
+    long answers;
+} eval_result;
+
+/* Mean validation loss over `batches` fixed validation batches, and on the synthetic task the
+ * fraction of answers the model gets right (argmax of the logits). */
+static int evaluate(session *s, int batches, eval_result *r, moac_diag *d) {
+    moac_interp_opts o = {.seed = s->seed, .step = 0, .training = 0};
+    double loss = 0;
+    long right = 0, answers = 0;
+    int64_t V = s->spec->vocab;
+    char err[256];
+    for (int b = 0; b < batches; b++) {
+        moac_dataset_batch(&s->data, 1, s->seed, (uint64_t)b, s->B, s->T, s->x, s->y, s->answer);
+        if (moac_exec_run(s->eval_exec, &s->state, s->x, s->y, &o, err, sizeof err)) {
+            moac_diag_file_error(d, s->data.path, "%s", err);
+            return -1;
+        }
+        loss += moac_exec_output(s->eval_exec, val_loss_name(s->eval_exec), NULL)[0];
+        const double *logits = moac_exec_output(s->eval_exec, "logits", NULL);
+        for (int64_t i = 0; logits && i < (int64_t)s->B * s->T; i++) {
+            if (!s->answer[i]) continue;
+            const double *row = logits + i * V;
+            int64_t best = 0;
+            for (int64_t v = 1; v < V; v++)
+                if (row[v] > row[best]) best = v;
+            right += best == s->y[i];
+            answers++;
+        }
+    }
+    r->loss = loss / batches;
+    r->answers = answers;
+    r->accuracy = answers ? (double)right / (double)answers : NAN;
+    return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static void put_metric(FILE *f, const moac_exec *e, int i) {
+    int64_t n;
+    const char *name = moac_exec_metric_name(e, i, &n);
+    const double *v = moac_exec_output(e, name, NULL);
+    if (!v || n > 64) return; /* per-token tensors are not metrics */
+    fprintf(f, ",\"%s\":", name);
+    if (n == 1) {
+        fprintf(f, "%.9g", v[0]);
+        return;
+    }
+    fputc('[', f);
+    for (int64_t k = 0; k < n; k++) fprintf(f, "%s%.6g", k ? "," : "", v[k]);
+    fputc(']', f);
+}
+
+static void format_duration(char *buf, size_t n, double seconds) {
+    if (!isfinite(seconds) || seconds < 0) seconds = 0;
+    long s = (long)(seconds + 0.5);
+    if (s >= 3600) snprintf(buf, n, "%ldh%02ldm", s / 3600, s / 60 % 60);
+    else if (s >= 60) snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
+    else snprintf(buf, n, "%lds", s);
+}
+
+static void progress(const moac_train_opts *o, uint64_t step, uint64_t total, double loss, double lr, double tps,
+                     double eta, int final_line) {
+    if (o->quiet) return;
+    char etab[32];
+    format_duration(etab, sizeof etab, eta);
+    if (o->progress) {
+        int width = 24, done = total ? (int)(width * step / total) : width;
+        fprintf(stderr, "\r[");
+        for (int i = 0; i < width; i++) fputc(i < done ? '=' : i == done ? '>' : ' ', stderr);
+        fprintf(stderr, "] step %llu/%llu  loss %.4f  lr %.2e  %.0f tok/s  ETA %s\033[K%s", (unsigned long long)step,
+                (unsigned long long)total, loss, lr, tps, etab, final_line ? "\n" : "");
+    } else {
+        fprintf(stderr, "step %llu/%llu  loss %.4f  lr %.2e  %.0f tok/s  ETA %s\n", (unsigned long long)step,
+                (unsigned long long)total, loss, lr, tps, etab);
+    }
+    fflush(stderr);
+}
+
+static int make_dir(const char *dir, moac_diag *d) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0777) && errno != EEXIST) break;
+        *p = '/';
+    }
+    if (mkdir(path, 0777) && errno != EEXIST) {
+        moac_diag_file_error(d, dir, "cannot create the output directory: %s", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
+        moac_diag_file_error(d, dir, "is not a directory; pass another --out");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the loop ---------------------------------------------------------------------------- */
+
+static int eval_and_save(session *s, const moac_train_opts *o, FILE *metrics, const char *ckpt, moac_diag *d) {
+    eval_result r;
+    if (evaluate(s, s->spec->train.eval_batches, &r, d)) return -1;
+    fprintf(metrics, "{\"step\":%llu,\"eval\":{\"val_loss\":%.9g", (unsigned long long)s->state.step, r.loss);
+    if (r.answers) fprintf(metrics, ",\"accuracy\":%.6g,\"answers\":%ld", r.accuracy, r.answers);
+    fprintf(metrics, "}}\n");
+    fflush(metrics);
+    if (!o->quiet) {
+        if (o->progress) fputc('\n', stderr);
+        fprintf(stderr, "eval step %llu: val loss %.4f", (unsigned long long)s->state.step, r.loss);
+        if (r.answers) fprintf(stderr, ", answer accuracy %.1f%% (%ld answers)", 100 * r.accuracy, r.answers);
+        fputc('\n', stderr);
+    }
+    return moac_checkpoint_save(ckpt, s->spec, &s->state, &s->data, s->seed, d);
+}
+
+int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
+    session s = {.spec = spec, .B = spec->train.batch, .T = spec->context, .seed = (uint64_t)spec->train.seed};
+    moac_arena_init(&s.arena);
+    int rc = 1;
+    char ckpt[4096], metrics_path[4096];
+    FILE *metrics = NULL;
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", o->out_dir);
+    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", o->out_dir);
+    if (!o->resume && access(ckpt, F_OK) == 0) {
+        moac_diag_file_error(d, ckpt, "already exists; continue that run with --resume %s, or pass another --out",
+                             ckpt);
+        goto done;
+    }
+    if (build_graphs(&s, 1, d)) goto done;
+    moac_ckpt_info info = {0};
+    if (o->resume) {
+        if (moac_checkpoint_load(o->resume, spec, &s.state, &info, d)) goto done;
+        s.seed = info.seed;
+    } else {
+        moac_state_init_weights(&s.state, s.seed);
+    }
+    const char *data = o->data ? o->data : spec->train.data;
+    if (load_data(&s, data, o->resume ? &info : NULL, d)) goto done;
+    s.train_exec = moac_exec_new(s.train_graph, o->backend, d);
+    s.eval_exec = moac_exec_new(s.eval_graph, o->backend, d);
+    if (!s.train_exec || !s.eval_exec || make_dir(o->out_dir, d)) goto done;
+    metrics = fopen(metrics_path, o->resume ? "a" : "w");
+    if (!metrics) {
+        moac_diag_file_error(d, metrics_path, "cannot write metrics: %s", strerror(errno));
+        goto done;
+    }
+    uint64_t total = o->steps >= 0 ? (uint64_t)o->steps : (uint64_t)spec->train.steps;
+    moac_train_spec sched = spec->train;
+    sched.steps = (int)total;
+    if (!o->quiet)
+        fprintf(stderr, "moac: training '%s' (%d params tensors) on %s, %llu steps of %d x %d tokens\n", spec->name,
+                s.state.nparams, data ? data : "the synthetic recall task", (unsigned long long)total, s.B, s.T);
+    double start = now_seconds(), t0 = start;
+    uint64_t first = s.state.step;
+    char err[256];
+    while (s.state.step < total) {
+        uint64_t step = s.state.step;
+        moac_dataset_batch(&s.data, 0, s.seed, step, s.B, s.T, s.x, s.y, NULL);
+        moac_interp_opts io = {.seed = s.seed, .step = step, .training = 1};
+        if (moac_exec_run(s.train_exec, &s.state, s.x, s.y, &io, err, sizeof err)) {
+            moac_diag_file_error(d, s.data.path, "%s", err);
+            goto done;
+        }
+        moac_exec_grads(s.train_exec, &s.state);
+        double loss = moac_exec_output(s.train_exec, "loss", NULL)[0];
+        if (!isfinite(loss)) {
+            moac_diag_file_error(d, NULL, "the loss became %g at step %llu; lower the learning rate or enable clip",
+                                 loss, (unsigned long long)step);
+            goto done;
+        }
+        double norm = moac_clip_grads(&s.state, spec->train.clip);
+        double lr = moac_lr_at(&sched, step);
+        moac_adamw_step(&s.state, &sched, lr);
+        double t1 = now_seconds(), tps = (double)s.B * s.T / (t1 - t0);
+        t0 = t1;
+        fprintf(metrics, "{\"step\":%llu,\"loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f",
+                (unsigned long long)s.state.step, loss, lr, norm, tps);
+        for (int i = 0; i < moac_exec_metric_count(s.train_exec); i++) {
+            if (!strcmp(moac_exec_metric_name(s.train_exec, i, NULL), "loss")) continue;
+            put_metric(metrics, s.train_exec, i);
+        }
+        fputs("}\n", metrics);
+        double per_step = (t1 - start) / (double)(s.state.step - first);
+        uint64_t every = total >= 20 ? total / 20 : 1;
+        if (o->progress || s.state.step % every == 0 || s.state.step == total)
+            progress(o, s.state.step, total, loss, lr, tps, per_step * (double)(total - s.state.step), 0);
+        int eval_now = spec->train.eval_every > 0 && s.state.step % (uint64_t)spec->train.eval_every == 0;
+        if (eval_now || s.state.step == total) {
+            if (eval_and_save(&s, o, metrics, ckpt, d)) goto done;
+        } else if (o->stop && *o->stop) {
+            if (moac_checkpoint_save(ckpt, spec, &s.state, &s.data, s.seed, d)) goto done;
+        }
+        if (o->stop && *o->stop && s.state.step < total) {
+            if (o->progress) fputc('\n', stderr);
+            fprintf(stderr, "moac: interrupted after step %llu; checkpoint written to %s (continue with --resume %s)\n",
+                    (unsigned long long)s.state.step, ckpt, ckpt);
+            rc = 130;
+            goto done;
+        }
+    }
+    if (!o->quiet) fprintf(stderr, "moac: done: %llu steps; checkpoint %s, metrics %s\n", (unsigned long long)total, ckpt,
+                           metrics_path);
+    rc = 0;
+done:
+    if (metrics) fclose(metrics);
+    session_free(&s);
+    return rc;
+}
+
+int moac_eval(const moac_spec *spec, const moac_eval_opts *o, moac_diag *d) {
+    session s = {.spec = spec, .B = spec->train.batch, .T = spec->context};
+    moac_arena_init(&s.arena);
+    int rc = 1;
+    moac_ckpt_info info;
+    if (build_graphs(&s, 0, d) || moac_checkpoint_load(o->ckpt, spec, &s.state, &info, d)) goto done;
+    s.seed = info.seed;
+    if (load_data(&s, o->data ? o->data : spec->train.data, &info, d)) goto done;
+    s.eval_exec = moac_exec_new(s.eval_graph, o->backend, d);
+    if (!s.eval_exec) goto done;
+    eval_result r;
+    int batches = o->batches > 0 ? o->batches : spec->train.eval_batches;
+    if (evaluate(&s, batches, &r, d)) goto done;
+    printf("%s: step %llu: val loss %.4f", o->ckpt, (unsigned long long)info.step, r.loss);
+    if (r.answers) printf(", answer accuracy %.2f%% (%ld answers)", 100 * r.accuracy, r.answers);
+    printf(" over %d batches of %d x %d tokens\n", batches, s.B, s.T);
+    rc = 0;
+done:
+    session_free(&s);
+    return rc;
+}

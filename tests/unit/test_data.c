@@ -1,0 +1,380 @@
+/* Training data: char/byte tokenisation, the split, every load error, batches as pure functions
+ * of (seed, split, step) that stay inside their split, the synthetic recall task, entropy and
+ * decoding, and the real tinyshakespeare file. */
+#include <dirent.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime/data.h"
+#include "support/rng.h"
+
+static char dir[64];
+static moac_diag diag;
+static moac_dataset ds;
+
+static int setup(void **state) {
+    (void)state;
+    strcpy(dir, "/tmp/moac-data-XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    moac_diag_init(&diag);
+    memset(&ds, 0, sizeof ds);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    char p[512];
+    while (dp && (e = readdir(dp)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (unlink(p)) rmdir(p);
+        }
+    if (dp) closedir(dp);
+    rmdir(dir);
+    moac_dataset_free(&ds);
+    moac_diag_free(&diag);
+    return 0;
+}
+
+/* Writes n bytes to a file in the temp dir and returns its path. */
+static const char *file_with(const char *name, const char *text, size_t n) {
+    static char p[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    FILE *f = fopen(p[k], "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, n, f), n);
+    fclose(f);
+    return p[k];
+}
+
+static int has(const char *phrase) {
+    const char *out = moac_strbuf_cstr(&diag.out);
+    if (!strstr(out, phrase)) fprintf(stderr, "missing '%s' in: %s", phrase, out);
+    return strstr(out, phrase) != NULL;
+}
+
+static int load(const char *path, moac_data_kind kind, double split, int vocab, int context) {
+    moac_diag_free(&diag);
+    moac_diag_init(&diag);
+    moac_dataset_free(&ds);
+    return moac_dataset_load_text(&ds, path, kind, split, vocab, context, NULL, 0, &diag);
+}
+
+/* The load must fail with one error naming the file and saying phrase, leaving ds empty. */
+static void expect_load_error(const char *path, moac_data_kind kind, double split, int vocab, int context,
+                              const char *phrase) {
+    assert_int_equal(load(path, kind, split, vocab, context), -1);
+    assert_int_equal(diag.errors, 1);
+    assert_true(has(path));
+    assert_true(has(phrase));
+    assert_null(ds.tokens);
+}
+
+static void test_char_tokens(void **state) {
+    (void)state;
+    const char *text = "hello world\nhello moac\n";
+    const char *p = file_with("a.txt", text, strlen(text));
+    assert_int_equal(load(p, MOAC_DATA_CHAR, 0.5, 283, 4), 0);
+    assert_int_equal(ds.kind, MOAC_DATA_CHAR);
+    assert_int_equal(ds.vocab, 12); /* \n ' ' a c d e h l m o r w */
+    assert_memory_equal(ds.chars, "\n acdehlmorw", 12);
+    assert_int_equal(ds.ntokens, strlen(text));
+    assert_int_equal(ds.ntrain, strlen(text) / 2); /* floor(0.5 * 23) = 11 */
+    for (size_t i = 0; i < ds.ntokens; i++) assert_int_equal(ds.chars[ds.tokens[i]], (unsigned char)text[i]);
+    moac_strbuf out;
+    moac_strbuf_init(&out);
+    moac_dataset_decode(&ds, ds.tokens, ds.ntokens, &out);
+    assert_string_equal(out.data, text);
+    int32_t odd[2] = {-1, 12};
+    moac_strbuf_clear(&out);
+    moac_dataset_decode(&ds, odd, 2, &out);
+    assert_string_equal(out.data, "??");
+    moac_strbuf_free(&out);
+}
+
+static void test_byte_tokens(void **state) {
+    (void)state;
+    const char *text = "caf\xc3\xa9 \x01\xff!";
+    const char *p = file_with("b.txt", text, strlen(text));
+    assert_int_equal(load(p, MOAC_DATA_BYTE, 0.5, 256, 3), 0);
+    assert_int_equal(ds.vocab, 256);
+    for (size_t i = 0; i < ds.ntokens; i++) assert_int_equal(ds.tokens[i], (unsigned char)text[i]);
+    moac_strbuf out;
+    moac_strbuf_init(&out);
+    moac_dataset_decode(&ds, ds.tokens, ds.ntokens, &out);
+    assert_string_equal(out.data, text);
+    moac_strbuf_free(&out);
+}
+
+static void test_split(void **state) {
+    (void)state;
+    char text[100];
+    memset(text, 'x', sizeof text);
+    const char *p = file_with("s.txt", text, sizeof text);
+    assert_int_equal(load(p, MOAC_DATA_CHAR, 0.9, 283, 8), 0);
+    assert_int_equal(ds.ntrain, 90);
+    assert_int_equal(load(p, MOAC_DATA_CHAR, 0.555, 283, 8), 0);
+    assert_int_equal(ds.ntrain, 55);
+    /* exactly one window (context + 1) in the validation split is enough */
+    assert_int_equal(load(p, MOAC_DATA_CHAR, 0.9, 283, 9), 0);
+}
+
+static void test_load_errors(void **state) {
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/missing.txt", dir);
+    expect_load_error(path, MOAC_DATA_CHAR, 0.9, 283, 8, "cannot read training data: No such file or directory");
+    expect_load_error(dir, MOAC_DATA_CHAR, 0.9, 283, 8, "it is a directory");
+    expect_load_error(file_with("empty.txt", "", 0), MOAC_DATA_CHAR, 0.9, 283, 8, "the file is empty");
+    expect_load_error(file_with("bin.txt", "hello\0world", 11), MOAC_DATA_CHAR, 0.5, 283, 2,
+                      "looks binary (NUL byte at offset 5); moac trains on text");
+    char many[200];
+    for (int i = 0; i < 200; i++) many[i] = (char)(i % 90 + 33);
+    expect_load_error(file_with("many.txt", many, sizeof many), MOAC_DATA_CHAR, 0.5, 64, 8,
+                      "has 90 distinct characters but the model's vocab is 64; raise vocab in the spec or use "
+                      "tokenizer = byte");
+    expect_load_error(file_with("byte.txt", many, sizeof many), MOAC_DATA_BYTE, 0.5, 100, 8,
+                      "tokenizer = byte needs vocab >= 256 but the model's vocab is 100");
+    char text[130];
+    memset(text, 'a', sizeof text);
+    const char *p = file_with("short.txt", text, sizeof text);
+    expect_load_error(p, MOAC_DATA_CHAR, 0.5, 283, 256,
+                      "the training split has 65 tokens, fewer than one window of context + 1 = 257; use more data");
+    expect_load_error(p, MOAC_DATA_CHAR, 0.9, 283, 20,
+                      "the validation split has 13 tokens, fewer than one window of context + 1 = 21; use more data "
+                      "or a lower split (now 0.9)");
+    expect_load_error(p, MOAC_DATA_CHAR, 1.0, 283, 20, "the validation split has 0 tokens");
+    if (geteuid() != 0) { /* root reads anything */
+        chmod(p, 0);
+        expect_load_error(p, MOAC_DATA_CHAR, 0.5, 283, 8, "Permission denied");
+    }
+}
+
+static void test_fixed_chars(void **state) {
+    (void)state;
+    const unsigned char table[] = "\n abcdefz"; /* a checkpoint's table: more than the file uses */
+    const char *p = file_with("f.txt", "abc\nfed\n", 8);
+    assert_int_equal(moac_dataset_load_text(&ds, p, MOAC_DATA_CHAR, 0.5, 283, 2, table, 9, &diag), 0);
+    assert_int_equal(ds.vocab, 9);
+    assert_int_equal(ds.tokens[0], 2); /* 'a' */
+    assert_int_equal(ds.tokens[3], 0); /* '\n' */
+    moac_dataset_free(&ds);
+    p = file_with("g.txt", "abc\nfxd\n", 8);
+    assert_int_equal(moac_dataset_load_text(&ds, p, MOAC_DATA_CHAR, 0.5, 283, 2, table, 9, &diag), -1);
+    assert_true(has(":2:2: error: character 'x' (byte 0x78) is not in the checkpoint's vocabulary of 9 characters"));
+    assert_true(has("g.txt:2:2"));
+    const unsigned char dup[] = "aa";
+    assert_int_equal(moac_dataset_load_text(&ds, p, MOAC_DATA_CHAR, 0.5, 283, 2, dup, 2, &diag), -1);
+    assert_true(has("lists byte 0x61 twice"));
+}
+
+/* A text whose training part uses only 'a'..'e' and whose validation part only 'X'..'Z'. */
+static const char *two_alphabets(size_t n, size_t ntrain) {
+    char *text = malloc(n);
+    for (size_t i = 0; i < n; i++) text[i] = i < ntrain ? (char)('a' + (i * 7 + i / 3) % 5) : (char)('X' + i % 3);
+    const char *p = file_with("two.txt", text, n);
+    free(text);
+    return p;
+}
+
+static void test_text_batches(void **state) {
+    (void)state;
+    enum { B = 6, T = 16 };
+    const char *p = two_alphabets(1000, 900);
+    assert_int_equal(load(p, MOAC_DATA_CHAR, 0.9, 283, T), 0);
+    int32_t x[B * T], y[B * T], x2[B * T], y2[B * T];
+    uint8_t ans[B * T];
+    for (int split = 0; split < 2; split++) {
+        size_t lo = split ? 900 : 0, len = split ? 100 : 900;
+        for (uint64_t step = 0; step < 50; step++) {
+            memset(ans, 7, sizeof ans);
+            moac_dataset_batch(&ds, split, 1234, step, B, T, x, y, ans);
+            for (int i = 0; i < B * T; i++) assert_int_equal(ans[i], 0);
+            for (int b = 0; b < B; b++) {
+                /* the documented draw: offset = below(seed, BATCH stream of (split, step), row) */
+                uint64_t off = moac_rng_below(1234, moac_rng_stream(MOAC_RNG_BATCH, split, step), b, len - T);
+                assert_memory_equal(x + b * T, ds.tokens + lo + off, T * sizeof *x);
+                assert_memory_equal(y + b * T, ds.tokens + lo + off + 1, T * sizeof *y);
+                for (int t = 0; t < T; t++) {
+                    char c = (char)ds.chars[y[b * T + t]];
+                    assert_true(split ? (c >= 'X' && c <= 'Z') : (c >= 'a' && c <= 'e'));
+                }
+            }
+            /* the same (seed, split, step) gives the same batch, always */
+            moac_dataset_batch(&ds, split, 1234, step, B, T, x2, y2, NULL);
+            assert_memory_equal(x, x2, sizeof x);
+            assert_memory_equal(y, y2, sizeof y);
+        }
+        moac_dataset_batch(&ds, split, 1234, 7, B, T, x, y, NULL);
+        moac_dataset_batch(&ds, split, 1234, 8, B, T, x2, y2, NULL);
+        assert_memory_not_equal(x, x2, sizeof x);
+        moac_dataset_batch(&ds, split, 1235, 7, B, T, x2, y2, NULL);
+        assert_memory_not_equal(x, x2, sizeof x);
+    }
+    /* a split of exactly T + 1 tokens: every window is the whole split */
+    assert_int_equal(load(two_alphabets(200, 183), MOAC_DATA_CHAR, 0.915, 283, T), 0);
+    assert_int_equal(ds.ntokens - ds.ntrain, T + 1);
+    for (uint64_t step = 0; step < 20; step++) {
+        moac_dataset_batch(&ds, 1, 9, step, B, T, x, y, NULL);
+        for (int b = 0; b < B; b++) {
+            assert_memory_equal(x + b * T, ds.tokens + ds.ntrain, T * sizeof *x);
+            assert_int_equal(y[b * T + T - 1], ds.tokens[ds.ntokens - 1]);
+        }
+    }
+}
+
+/* Checks one synthetic batch against the task's definition (docs/training.md). */
+static void check_synthetic(const int32_t *x, const int32_t *y, const uint8_t *ans, int B, int T, int P) {
+    for (int b = 0; b < B; b++) {
+        int32_t seq[256];
+        memcpy(seq, x + b * T, T * sizeof *seq);
+        seq[T] = y[b * T + T - 1];
+        for (int t = 0; t + 1 < T; t++) assert_int_equal(y[b * T + t], x[b * T + t + 1]);
+        int value_of[27] = {0}, seen[27] = {0};
+        for (int i = 0; i < P; i++) {
+            int k = seq[2 * i], v = seq[2 * i + 1];
+            assert_true(k >= 1 && k <= 26);
+            assert_false(seen[k]); /* listed keys are distinct */
+            seen[k] = 1;
+            assert_true(v >= 27 && v <= 52);
+            value_of[k] = v;
+        }
+        assert_int_equal(seq[2 * P], 0);
+        for (int t = 2 * P + 1; t <= T; t++) {
+            int is_query = (t - 2 * P - 1) % 2 == 0;
+            if (is_query) assert_true(seen[seq[t]]);
+            else assert_int_equal(seq[t], value_of[seq[t - 1]]); /* every answer is the listed value */
+        }
+        for (int t = 0; t < T; t++) {
+            int expect = t >= 2 * P + 1 && (t - 2 * P - 1) % 2 == 0; /* x[t] a query, y[t] its answer */
+            assert_int_equal(ans[b * T + t], expect);
+        }
+    }
+}
+
+static void test_synthetic(void **state) {
+    (void)state;
+    enum { B = 8, T = 41, P = 6 };
+    assert_int_equal(moac_dataset_synthetic(&ds, P, 283, T, &diag), 0);
+    assert_int_equal(ds.kind, MOAC_DATA_SYNTHETIC);
+    assert_int_equal(ds.vocab, 53);
+    int32_t x[B * T], y[B * T], x2[B * T], y2[B * T];
+    uint8_t ans[B * T], ans2[B * T];
+    for (int split = 0; split < 2; split++)
+        for (uint64_t step = 0; step < 100; step++) {
+            moac_dataset_batch(&ds, split, 42, step, B, T, x, y, ans);
+            check_synthetic(x, y, ans, B, T, P);
+            moac_dataset_batch(&ds, split, 42, step, B, T, x2, y2, ans2);
+            assert_memory_equal(x, x2, sizeof x);
+            assert_memory_equal(y, y2, sizeof y);
+            assert_memory_equal(ans, ans2, sizeof ans);
+        }
+    moac_dataset_batch(&ds, 0, 42, 3, B, T, x, y, NULL);
+    moac_dataset_batch(&ds, 0, 42, 4, B, T, x2, y2, NULL);
+    assert_memory_not_equal(x, x2, sizeof x);
+    moac_dataset_batch(&ds, 1, 42, 3, B, T, x2, y2, NULL);
+    assert_memory_not_equal(x, x2, sizeof x);
+    /* the shortest context allowed, and all 26 keys */
+    moac_dataset_free(&ds);
+    assert_int_equal(moac_dataset_synthetic(&ds, 26, 53, 55, &diag), 0);
+    int32_t xs[2 * 55], ys[2 * 55];
+    uint8_t as[2 * 55];
+    moac_dataset_batch(&ds, 0, 1, 0, 2, 55, xs, ys, as);
+    check_synthetic(xs, ys, as, 2, 55, 26);
+    moac_strbuf out;
+    moac_strbuf_init(&out);
+    int32_t toks[] = {0, 1, 26, 27, 36, 37, 52, 53};
+    moac_dataset_decode(&ds, toks, 8, &out);
+    assert_string_equal(out.data, ";az09AP?");
+    moac_strbuf_free(&out);
+}
+
+static void test_synthetic_errors(void **state) {
+    (void)state;
+    assert_int_equal(moac_dataset_synthetic(&ds, 8, 52, 256, &diag), -1);
+    assert_true(has("the synthetic task uses 53 tokens"));
+    assert_true(has("vocab is 52; set vocab = 53 or more"));
+    assert_int_equal(moac_dataset_synthetic(&ds, 0, 64, 256, &diag), -1);
+    assert_int_equal(moac_dataset_synthetic(&ds, 27, 64, 256, &diag), -1);
+    assert_true(has("synthetic(pairs = 27): pairs must be between 1 and 26"));
+    assert_int_equal(moac_dataset_synthetic(&ds, 6, 64, 14, &diag), -1);
+    assert_true(has("synthetic(pairs = 6) needs context >= 2 * pairs + 3 = 15"));
+    assert_true(has("but context is 14"));
+    assert_int_equal(diag.errors, 4);
+    assert_int_equal(moac_dataset_synthetic(&ds, 6, 64, 15, &diag), 0);
+}
+
+static void test_entropy(void **state) {
+    (void)state;
+    char text[100];
+    for (int i = 0; i < 100; i++) text[i] = "abcd"[i % 4];
+    assert_int_equal(load(file_with("e.txt", text, 100), MOAC_DATA_CHAR, 0.8, 283, 4), 0);
+    assert_float_equal(moac_dataset_unigram_entropy(&ds), log(4.0), 1e-12);
+    /* synthetic, pairs 1, T 5: targets are value ; key value key */
+    moac_dataset_free(&ds);
+    assert_int_equal(moac_dataset_synthetic(&ds, 1, 64, 5, &diag), 0);
+    assert_float_equal(moac_dataset_unigram_entropy(&ds), 0.2 * log(5.0) + 0.8 * log(65.0), 1e-12);
+    /* and the exact figure agrees with a large sample of targets */
+    moac_dataset_free(&ds);
+    enum { B = 64, T = 64 };
+    assert_int_equal(moac_dataset_synthetic(&ds, 8, 64, T, &diag), 0);
+    static int32_t x[B * T], y[B * T];
+    double count[64] = {0}, total = 0, h = 0;
+    for (uint64_t step = 0; step < 200; step++) {
+        moac_dataset_batch(&ds, 0, 5, step, B, T, x, y, NULL);
+        for (int i = 0; i < B * T; i++) count[y[i]]++, total++;
+    }
+    for (int i = 0; i < 64; i++)
+        if (count[i]) h -= count[i] / total * log(count[i] / total);
+    assert_float_equal(moac_dataset_unigram_entropy(&ds), h, 0.005);
+}
+
+static void test_tinyshakespeare(void **state) {
+    (void)state;
+    const char *p = MOAC_SOURCE_ROOT "/../shared/data/tinyshakespeare.txt";
+    int rc = load(p, MOAC_DATA_CHAR, 0.9, 283, 256);
+    if (rc) fprintf(stderr, "%s", moac_strbuf_cstr(&diag.out));
+    assert_int_equal(rc, 0);
+    assert_int_equal(ds.vocab, 65);
+    assert_true(ds.ntokens > 1000000);
+    assert_int_equal(ds.ntrain, (size_t)floor(0.9 * (double)ds.ntokens));
+    double h = moac_dataset_unigram_entropy(&ds);
+    assert_true(h > 3.2 && h < 3.4);
+    int32_t x[4 * 256], y[4 * 256];
+    moac_dataset_batch(&ds, 1, 1, 0, 4, 256, x, y, NULL);
+    moac_strbuf out;
+    moac_strbuf_init(&out);
+    moac_dataset_decode(&ds, x, 256, &out);
+    assert_int_equal(out.len, 256);
+    moac_strbuf_free(&out);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_char_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_byte_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fixed_chars, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_synthetic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_synthetic_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entropy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tinyshakespeare, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
