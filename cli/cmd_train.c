@@ -9,13 +9,16 @@
 #include "runtime/train.h"
 
 static const char train_help[] =
-    "usage: moac train FILE [--data PATH] [--steps N] [--backend interp] [--out DIR] [--resume CKPT] [--quiet]\n"
+    "usage: moac train FILE [--data PATH] [--steps N] [--until N] [--backend interp] [--out DIR]\n"
+    "                       [--resume CKPT] [--quiet]\n"
     "\n"
     "Trains the spec FILE. Without --data (and no `data` in its train block) it trains on the\n"
     "built-in synthetic associative-recall task and reports answer accuracy.\n"
     "\n"
     "  --data PATH      a text file (overrides the spec's data; tokenizer from the spec)\n"
-    "  --steps N        number of optimizer steps in all (overrides the spec's steps)\n"
+    "  --steps N        number of optimizer steps in all (overrides the spec's steps; on --resume\n"
+    "                   the checkpoint's plan is kept unless given)\n"
+    "  --until N        stop after step N with a checkpoint, as Ctrl-C would (train in parts)\n"
     "  --backend NAME   interp (the reference interpreter)\n"
     "  --out DIR        where ckpt.safetensors and metrics.jsonl go (default: runs/<spec name>)\n"
     "  --resume CKPT    continue from a checkpoint; the losses match the uninterrupted run\n"
@@ -86,6 +89,8 @@ int moac_cmd_train(int argc, char **argv) {
         else if (moac_cli_flag_value(argc, argv, &i, "--resume", &v)) o.resume = v;
         else if (moac_cli_flag_value(argc, argv, &i, "--steps", &v)) {
             if (parse_count("train", "--steps", v, 0, &o.steps)) return MOAC_EXIT_USAGE;
+        } else if (moac_cli_flag_value(argc, argv, &i, "--until", &v)) {
+            if (parse_count("train", "--until", v, 1, &o.until)) return MOAC_EXIT_USAGE;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
             if (parse_backend("train", v, &o.backend)) return MOAC_EXIT_USAGE;
         } else if (argv[i][0] == '-' && argv[i][1]) {

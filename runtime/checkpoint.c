@@ -15,7 +15,7 @@ static const char *kind_name(moac_data_kind k) {
 static char *spec_text(const moac_spec *spec) { return spec->src ? (char *)spec->src->text : ""; }
 
 int moac_checkpoint_save(const char *path, const moac_spec *spec, const moac_state *s, const moac_dataset *ds,
-                         uint64_t seed, moac_diag *d) {
+                         uint64_t seed, uint64_t total, moac_diag *d) {
     int n = 3 * s->nparams;
     moac_st_tensor *t = calloc((size_t)n, sizeof *t);
     char **names = calloc((size_t)n, sizeof *names);
@@ -37,8 +37,9 @@ int moac_checkpoint_save(const char *path, const moac_spec *spec, const moac_sta
             t[i].data = sections[k] + pa->offset;
             t[i].nbytes = pa->numel * sizeof(float);
         }
-    char step[32], seedtxt[32], chars[513] = "";
+    char step[32], seedtxt[32], totaltxt[32], chars[513] = "";
     snprintf(step, sizeof step, "%" PRIu64, s->step);
+    snprintf(totaltxt, sizeof totaltxt, "%" PRIu64, total);
     snprintf(seedtxt, sizeof seedtxt, "%" PRIu64, seed);
     if (ds && ds->kind == MOAC_DATA_CHAR)
         for (int i = 0; i < ds->vocab; i++) snprintf(chars + 2 * i, 3, "%02x", ds->chars[i]);
@@ -46,6 +47,7 @@ int moac_checkpoint_save(const char *path, const moac_spec *spec, const moac_sta
         {"format", MOAC_CHECKPOINT_FORMAT},
         {"model", spec->name},
         {"step", step},
+        {"steps", totaltxt},
         {"seed", seedtxt},
         {"data", ds ? kind_name(ds->kind) : "synthetic"},
         {"vocab_chars", chars},
@@ -118,8 +120,9 @@ int moac_checkpoint_load(const char *path, const moac_spec *spec, moac_state *s,
                                                                                                      : MOAC_DATA_SYNTHETIC;
     if (parse_u64(moac_safetensors_meta(st, "step"), &info->step) ||
         parse_u64(moac_safetensors_meta(st, "seed"), &info->seed) ||
+        parse_u64(moac_safetensors_meta(st, "steps"), &info->total) ||
         parse_chars(moac_safetensors_meta(st, "vocab_chars") ? moac_safetensors_meta(st, "vocab_chars") : "", info)) {
-        moac_diag_file_error(d, path, "has missing or malformed metadata (step, seed or vocab_chars)");
+        moac_diag_file_error(d, path, "has missing or malformed metadata (step, steps, seed or vocab_chars)");
         bad = 1;
     }
     const char *prefixes[3] = {"", "adam.m.", "adam.v."};

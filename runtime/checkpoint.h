@@ -12,6 +12,7 @@
 
 typedef struct moac_ckpt_info {
     uint64_t step, seed;
+    uint64_t total;            /* the run's planned steps (its schedule spans them) */
     moac_data_kind data_kind;
     unsigned char chars[256];  /* CHAR data: the vocabulary */
     int nchars;
@@ -20,7 +21,7 @@ typedef struct moac_ckpt_info {
 
 /* Writes atomically (a failure leaves any previous file untouched). Returns 0 or -1. */
 int moac_checkpoint_save(const char *path, const moac_spec *spec, const moac_state *s, const moac_dataset *ds,
-                         uint64_t seed, moac_diag *d);
+                         uint64_t seed, uint64_t total, moac_diag *d);
 /* Reads path into s (which must already hold the model's params): every param and moment must be
  * present with the model's shape, nothing else may be; reports what does not match, naming the
  * file ("written for model 'mha', not 'moas'", "lacks h0.attn.router.w1", ...). On error s is

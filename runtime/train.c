@@ -31,6 +31,7 @@ typedef struct session {
     int B, T;
     int32_t *x, *y;
     uint8_t *answer;
+    uint64_t total;  /* planned steps of the run */
 } session;
 
 static double now_seconds(void) {
@@ -196,6 +197,12 @@ static int make_dir(const char *dir, moac_diag *d) {
     return 0;
 }
 
+/* True when a and b name the same existing file. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
 
 static int eval_and_save(session *s, const moac_train_opts *o, FILE *metrics, const char *ckpt, moac_diag *d) {
@@ -211,7 +218,7 @@ static int eval_and_save(session *s, const moac_train_opts *o, FILE *metrics, co
         if (r.answers) fprintf(stderr, ", answer accuracy %.1f%% (%ld answers)", 100 * r.accuracy, r.answers);
         fputc('\n', stderr);
     }
-    return moac_checkpoint_save(ckpt, s->spec, &s->state, &s->data, s->seed, d);
+    return moac_checkpoint_save(ckpt, s->spec, &s->state, &s->data, s->seed, s->total, d);
 }
 
 int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
@@ -222,7 +229,7 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
     FILE *metrics = NULL;
     snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", o->out_dir);
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", o->out_dir);
-    if (!o->resume && access(ckpt, F_OK) == 0) {
+    if (access(ckpt, F_OK) == 0 && !(o->resume && same_file(o->resume, ckpt))) {
         moac_diag_file_error(d, ckpt, "already exists; continue that run with --resume %s, or pass another --out",
                              ckpt);
         goto done;
@@ -245,7 +252,8 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
         moac_diag_file_error(d, metrics_path, "cannot write metrics: %s", strerror(errno));
         goto done;
     }
-    uint64_t total = o->steps >= 0 ? (uint64_t)o->steps : (uint64_t)spec->train.steps;
+    uint64_t total = o->steps >= 0 ? (uint64_t)o->steps : o->resume ? info.total : (uint64_t)spec->train.steps;
+    s.total = total;
     moac_train_spec sched = spec->train;
     sched.steps = (int)total;
     if (!o->quiet)
@@ -274,7 +282,7 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
         moac_adamw_step(&s.state, &sched, lr);
         double t1 = now_seconds(), tps = (double)s.B * s.T / (t1 - t0);
         t0 = t1;
-        fprintf(metrics, "{\"step\":%llu,\"loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f",
+        fprintf(metrics, "{\"step\":%llu,\"loss\":%.17g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f",
                 (unsigned long long)s.state.step, loss, lr, norm, tps);
         for (int i = 0; i < moac_exec_metric_count(s.train_exec); i++) {
             if (!strcmp(moac_exec_metric_name(s.train_exec, i, NULL), "loss")) continue;
@@ -288,13 +296,17 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
         int eval_now = spec->train.eval_every > 0 && s.state.step % (uint64_t)spec->train.eval_every == 0;
         if (eval_now || s.state.step == total) {
             if (eval_and_save(&s, o, metrics, ckpt, d)) goto done;
-        } else if (o->stop && *o->stop) {
-            if (moac_checkpoint_save(ckpt, spec, &s.state, &s.data, s.seed, d)) goto done;
         }
-        if (o->stop && *o->stop && s.state.step < total) {
+        int until = o->until > 0 && s.state.step >= (uint64_t)o->until;
+        if (((o->stop && *o->stop) || until) && s.state.step < total) {
+            if (!eval_now && moac_checkpoint_save(ckpt, spec, &s.state, &s.data, s.seed, total, d)) goto done;
             if (o->progress) fputc('\n', stderr);
-            fprintf(stderr, "moac: interrupted after step %llu; checkpoint written to %s (continue with --resume %s)\n",
-                    (unsigned long long)s.state.step, ckpt, ckpt);
+            fprintf(stderr, "moac: %s after step %llu; checkpoint written to %s (continue with --resume %s)\n",
+                    until ? "stopping as asked (--until)" : "interrupted", (unsigned long long)s.state.step, ckpt, ckpt);
+            if (until) {
+                rc = 0;
+                goto done;
+            }
             rc = 130;
             goto done;
         }

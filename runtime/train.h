@@ -8,7 +8,8 @@
 
 typedef struct moac_train_opts {
     const char *data;          /* overrides the spec's train data (NULL: the spec's) */
-    long steps;                /* overrides the spec's steps (< 0: the spec's) */
+    long steps;                /* overrides the spec's steps (< 0: the checkpoint's when resuming, else the spec's) */
+    long until;                /* > 0: stop after this step with a checkpoint, as Ctrl-C would */
     const char *out_dir;       /* where the checkpoint and metrics go */
     const char *resume;        /* checkpoint to continue from, or NULL */
     moac_backend backend;
