@@ -59,11 +59,29 @@ static int parse_count(const char *cmd, const char *flag, const char *v, long lo
     return 0;
 }
 
-/* Loads the spec; on errors prints them and returns NULL. */
-static moac_spec *load(moac_arena *a, moac_diag *d, const char *path) {
-    moac_spec *spec = moac_spec_load(a, path, d);
-    moac_cli_flush(d);
-    return spec;
+/* The one non-flag argument, the spec file. Returns 0 or the usage exit status. */
+static int take_path(const char *cmd, const char *arg, const char **path) {
+    if (arg[0] == '-' && arg[1]) return moac_cli_usage_error(cmd, "unknown option '%s'", arg);
+    if (*path) return moac_cli_usage_error(cmd, "one spec file at a time ('%s' and '%s')", *path, arg);
+    *path = arg;
+    return 0;
+}
+
+typedef int (*spec_job)(moac_arena *a, const moac_spec *spec, const char *path, void *opts, moac_diag *d);
+
+/* Loads the spec at path and runs job on it; prints every diagnostic. Returns the exit status. */
+static int with_spec(const char *path, spec_job job, void *opts) {
+    moac_arena arena;
+    moac_arena_init(&arena);
+    moac_diag diag;
+    moac_diag_init(&diag);
+    moac_spec *spec = moac_spec_load(&arena, path, &diag);
+    moac_cli_flush(&diag);
+    int rc = spec ? job(&arena, spec, path, opts, &diag) : MOAC_EXIT_INPUT;
+    moac_cli_flush(&diag);
+    moac_diag_free(&diag);
+    moac_arena_free(&arena);
+    return rc;
 }
 
 static const char *default_out(moac_arena *a, const char *path) {
@@ -72,6 +90,21 @@ static const char *default_out(moac_arena *a, const char *path) {
     size_t n = strlen(base);
     if (n > 4 && !strcmp(base + n - 4, ".moa")) n -= 4;
     return moac_arena_printf(a, "runs/%.*s", (int)n, base);
+}
+
+static int train_job(moac_arena *a, const moac_spec *spec, const char *path, void *opts, moac_diag *d) {
+    moac_train_opts *o = opts;
+    if (!o->out_dir) o->out_dir = default_out(a, path);
+    o->progress = isatty(STDERR_FILENO);
+    signal(SIGINT, on_sigint);
+    int rc = moac_train(spec, o, d);
+    signal(SIGINT, SIG_DFL);
+    return rc;
+}
+
+static int eval_job(moac_arena *a, const moac_spec *spec, const char *path, void *opts, moac_diag *d) {
+    (void)a, (void)path;
+    return moac_eval(spec, opts, d);
 }
 
 int moac_cmd_train(int argc, char **argv) {
@@ -93,32 +126,12 @@ int moac_cmd_train(int argc, char **argv) {
             if (parse_count("train", "--until", v, 1, &o.until)) return MOAC_EXIT_USAGE;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
             if (parse_backend("train", v, &o.backend)) return MOAC_EXIT_USAGE;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return moac_cli_usage_error("train", "unknown option '%s'", argv[i]);
-        } else if (path) {
-            return moac_cli_usage_error("train", "one spec file at a time ('%s' and '%s')", path, argv[i]);
-        } else {
-            path = argv[i];
+        } else if (take_path("train", argv[i], &path)) {
+            return MOAC_EXIT_USAGE;
         }
     }
     if (!path) return moac_cli_usage_error("train", "no spec file given");
-    moac_arena arena;
-    moac_arena_init(&arena);
-    moac_diag diag;
-    moac_diag_init(&diag);
-    int rc = MOAC_EXIT_INPUT;
-    moac_spec *spec = load(&arena, &diag, path);
-    if (spec) {
-        if (!o.out_dir) o.out_dir = default_out(&arena, path);
-        o.progress = isatty(STDERR_FILENO);
-        signal(SIGINT, on_sigint);
-        rc = moac_train(spec, &o, &diag);
-        signal(SIGINT, SIG_DFL);
-    }
-    moac_cli_flush(&diag);
-    moac_diag_free(&diag);
-    moac_arena_free(&arena);
-    return rc;
+    return with_spec(path, train_job, &o);
 }
 
 int moac_cmd_eval(int argc, char **argv) {
@@ -138,25 +151,11 @@ int moac_cmd_eval(int argc, char **argv) {
             o.batches = (int)n;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
             if (parse_backend("eval", v, &o.backend)) return MOAC_EXIT_USAGE;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return moac_cli_usage_error("eval", "unknown option '%s'", argv[i]);
-        } else if (path) {
-            return moac_cli_usage_error("eval", "one spec file at a time ('%s' and '%s')", path, argv[i]);
-        } else {
-            path = argv[i];
+        } else if (take_path("eval", argv[i], &path)) {
+            return MOAC_EXIT_USAGE;
         }
     }
     if (!path) return moac_cli_usage_error("eval", "no spec file given");
     if (!o.ckpt) return moac_cli_usage_error("eval", "which checkpoint? pass --ckpt CKPT");
-    moac_arena arena;
-    moac_arena_init(&arena);
-    moac_diag diag;
-    moac_diag_init(&diag);
-    int rc = MOAC_EXIT_INPUT;
-    moac_spec *spec = load(&arena, &diag, path);
-    if (spec) rc = moac_eval(spec, &o, &diag);
-    moac_cli_flush(&diag);
-    moac_diag_free(&diag);
-    moac_arena_free(&arena);
-    return rc;
+    return with_spec(path, eval_job, &o);
 }

@@ -256,9 +256,14 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
     s.total = total;
     moac_train_spec sched = spec->train;
     sched.steps = (int)total;
-    if (!o->quiet)
-        fprintf(stderr, "moac: training '%s' (%d params tensors) on %s, %llu steps of %d x %d tokens\n", spec->name,
-                s.state.nparams, data ? data : "the synthetic recall task", (unsigned long long)total, s.B, s.T);
+    if (!o->quiet) {
+        long long nparams = 0;
+        for (int p = 0; p < s.state.nparams; p++) nparams += (long long)s.state.params[p].numel;
+        fprintf(stderr, "moac: training '%s' (%lld parameters) on %s (vocab %d, unigram entropy %.3f nats), %llu steps "
+                        "of %d x %d tokens\n",
+                spec->name, nparams, data ? data : "the synthetic recall task", s.data.vocab,
+                moac_dataset_unigram_entropy(&s.data), (unsigned long long)total, s.B, s.T);
+    }
     double start = now_seconds(), t0 = start;
     uint64_t first = s.state.step;
     char err[256];
