@@ -16,12 +16,65 @@ struct moac_exec {
     int nmetrics;
 };
 
+/* Peak bytes the interpreter holds running g: persistent inputs and params, plus every other
+ * value from its definition to its last use (the interpreter frees it then). */
+static double planned_bytes(const moac_graph *g) {
+    size_t n = g->count ? g->count : 1;
+    size_t *last = calloc(n, sizeof *last);
+    if (!last) abort();
+    for (size_t i = 0; i < g->count; i++) {
+        last[i] = i;
+        for (int a = 0; a < g->nodes[i]->nargs; a++) last[g->nodes[i]->args[a]->id] = i;
+    }
+    double live = 0, peak = 0;
+    double *freed_at = calloc(n, sizeof *freed_at); /* bytes released after node i runs */
+    if (!freed_at) abort();
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *node = g->nodes[i];
+        double bytes = 8.0 * (double)moac_type_numel(&node->type);
+        live += bytes;
+        int transient = node->op != MOAC_OP_INPUT && node->op != MOAC_OP_PARAM && node->op != MOAC_OP_OUTPUT;
+        if (transient) freed_at[last[i]] += bytes;
+        if (live > peak) peak = live;
+        live -= freed_at[i];
+    }
+    free(last);
+    free(freed_at);
+    return peak;
+}
+
+/* Memory this process may still use: MemAvailable from /proc/meminfo (0 if unknown). */
+static double available_bytes(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
+
 moac_exec *moac_exec_new(const moac_graph *g, moac_backend backend, moac_diag *d) {
     (void)backend;
+    double need = planned_bytes(g), have = available_bytes();
+    if (have > 0 && need > 0.9 * have) {
+        moac_diag_file_error(d, NULL,
+                             "running '%s' on the reference interpreter needs about %.1f GiB at its peak, but only "
+                             "%.1f GiB of memory is available; lower the batch or the context in the spec's train "
+                             "block (the interpreter keeps every value in double precision)",
+                             g->name, need / 1073741824.0, have / 1073741824.0);
+        return NULL;
+    }
     moac_exec *e = calloc(1, sizeof *e);
     if (!e) abort();
     e->g = g;
     e->ip = moac_interp_new(g);
+    if (!e->ip) {
+        moac_diag_file_error(d, NULL, "out of memory setting up '%s' on the reference interpreter", g->name);
+        free(e);
+        return NULL;
+    }
     e->tokens = moac_interp_buffer(e->ip, "tokens");
     e->targets = moac_interp_buffer(e->ip, "targets");
     if (!e->tokens || !e->targets) {
