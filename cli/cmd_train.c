@@ -10,7 +10,7 @@
 
 static const char train_help[] =
     "usage: moac train FILE [--data PATH] [--steps N] [--until N] [--backend interp] [--out DIR]\n"
-    "                       [--resume CKPT] [--quiet]\n"
+    "                       [--resume CKPT] [--batch N] [--quiet]\n"
     "\n"
     "Trains the spec FILE. Without --data (and no `data` in its train block) it trains on the\n"
     "built-in synthetic associative-recall task and reports answer accuracy.\n"
@@ -19,6 +19,8 @@ static const char train_help[] =
     "  --steps N        number of optimizer steps in all (overrides the spec's steps; on --resume\n"
     "                   the checkpoint's plan is kept unless given)\n"
     "  --until N        stop after step N with a checkpoint, as Ctrl-C would (train in parts)\n"
+    "  --batch N        sequences per step (overrides the spec's batch; batches depend on it,\n"
+    "                   so keep it the same when resuming for identical losses)\n"
     "  --backend NAME   interp (the reference interpreter)\n"
     "  --out DIR        where ckpt.safetensors and metrics.jsonl go (default: runs/<spec name>)\n"
     "  --resume CKPT    continue from a checkpoint; the losses match the uninterrupted run\n"
@@ -29,7 +31,7 @@ static const char train_help[] =
     "never overwritten by a new run: resume it or choose another directory.\n";
 
 static const char eval_help[] =
-    "usage: moac eval FILE --ckpt CKPT [--data PATH] [--batches N] [--backend interp]\n"
+    "usage: moac eval FILE --ckpt CKPT [--data PATH] [--batches N] [--batch N] [--backend interp]\n"
     "\n"
     "Prints the validation loss of the checkpoint CKPT of spec FILE (and the answer accuracy on\n"
     "the synthetic task), over the same validation batches training evaluates on.\n";
@@ -122,6 +124,10 @@ int moac_cmd_train(int argc, char **argv) {
         else if (moac_cli_flag_value(argc, argv, &i, "--resume", &v)) o.resume = v;
         else if (moac_cli_flag_value(argc, argv, &i, "--steps", &v)) {
             if (parse_count("train", "--steps", v, 0, &o.steps)) return MOAC_EXIT_USAGE;
+        } else if (moac_cli_flag_value(argc, argv, &i, "--batch", &v)) {
+            long n;
+            if (parse_count("train", "--batch", v, 1, &n)) return MOAC_EXIT_USAGE;
+            o.batch = (int)n;
         } else if (moac_cli_flag_value(argc, argv, &i, "--until", &v)) {
             if (parse_count("train", "--until", v, 1, &o.until)) return MOAC_EXIT_USAGE;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
@@ -149,6 +155,9 @@ int moac_cmd_eval(int argc, char **argv) {
         else if (moac_cli_flag_value(argc, argv, &i, "--batches", &v)) {
             if (parse_count("eval", "--batches", v, 1, &n)) return MOAC_EXIT_USAGE;
             o.batches = (int)n;
+        } else if (moac_cli_flag_value(argc, argv, &i, "--batch", &v)) {
+            if (parse_count("eval", "--batch", v, 1, &n)) return MOAC_EXIT_USAGE;
+            o.batch = (int)n;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
             if (parse_backend("eval", v, &o.backend)) return MOAC_EXIT_USAGE;
         } else if (take_path("eval", argv[i], &path)) {

@@ -222,7 +222,8 @@ static int eval_and_save(session *s, const moac_train_opts *o, FILE *metrics, co
 }
 
 int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
-    session s = {.spec = spec, .B = spec->train.batch, .T = spec->context, .seed = (uint64_t)spec->train.seed};
+    session s = {.spec = spec, .B = o->batch > 0 ? o->batch : spec->train.batch, .T = spec->context,
+                 .seed = (uint64_t)spec->train.seed};
     moac_arena_init(&s.arena);
     int rc = 1;
     char ckpt[4096], metrics_path[4096];
@@ -326,7 +327,7 @@ done:
 }
 
 int moac_eval(const moac_spec *spec, const moac_eval_opts *o, moac_diag *d) {
-    session s = {.spec = spec, .B = spec->train.batch, .T = spec->context};
+    session s = {.spec = spec, .B = o->batch > 0 ? o->batch : spec->train.batch, .T = spec->context};
     moac_arena_init(&s.arena);
     int rc = 1;
     moac_ckpt_info info;

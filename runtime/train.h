@@ -10,6 +10,7 @@ typedef struct moac_train_opts {
     const char *data;          /* overrides the spec's train data (NULL: the spec's) */
     long steps;                /* overrides the spec's steps (< 0: the checkpoint's when resuming, else the spec's) */
     long until;                /* > 0: stop after this step with a checkpoint, as Ctrl-C would */
+    int batch;                 /* > 0: overrides the spec's batch size */
     const char *out_dir;       /* where the checkpoint and metrics go */
     const char *resume;        /* checkpoint to continue from, or NULL */
     moac_backend backend;
@@ -26,6 +27,7 @@ typedef struct moac_eval_opts {
     const char *ckpt;
     const char *data;          /* NULL: the spec's */
     int batches;               /* <= 0: the spec's eval_batches */
+    int batch;                 /* > 0: overrides the spec's batch size */
     moac_backend backend;
 } moac_eval_opts;
 
