@@ -244,8 +244,12 @@ static moac_scheme *sparse_scheme(sema *s, const sema_val *v, const moac_spec *m
             return NULL;
         }
         if (sema_want_int(s, n, "dense_heads", 1, 1 << 16, &dense)) return NULL;
-        long long budget = dense * moac_dense_head_flops(m->width, m->head_dim, m->context);
-        long long each = moac_sparse_head_flops(m->width, sc->head_dim, sc->k, m->context);
+        moac_wide budget = dense * moac_dense_head_flops(m->width, m->head_dim, m->context);
+        moac_wide each = moac_sparse_head_flops(m->width, sc->head_dim, sc->k, m->context);
+        if (budget / each > (1 << 16)) {
+            moac_diag_error(s->diag, h->loc, "flop_match(%lld) buys more than %d sparse heads", dense, 1 << 16);
+            return NULL;
+        }
         sc->heads = (int)(budget / each);
         sc->flop_match = (int)dense;
         if (sc->heads < 1) {
@@ -370,6 +374,11 @@ static moac_scheme *mix_scheme(sema *s, const sema_val *v, const moac_spec *m, i
     if (v->nitems < (routed ? 2 : 1)) {
         moac_diag_error(s->diag, v->loc, "%s() needs %s branch%s to mix", name, routed ? "at least two" : "a",
                         routed ? "es" : "");
+        return NULL;
+    }
+    if (v->nitems > MOAC_MAX_BRANCHES) {
+        moac_diag_error(s->diag, v->loc, "%s() mixes %d branches; at most %d are supported", name, v->nitems,
+                        MOAC_MAX_BRANCHES);
         return NULL;
     }
     sc->nbranches = v->nitems;
@@ -618,6 +627,8 @@ moac_spec *moac_sema(moac_arena *a, const moac_ast_unit *unit, moac_diag *d) {
     (void)parts;
     if (train) report_unknown_fields(&s, train, train_fields, "train");
     train_block(&s, m);
+    if (d->errors == errors_before && m->attention && !moac_spec_stats_fit(m))
+        moac_diag_error(d, model->loc, "model '%s' is too large: its parameter or FLOP count exceeds 2^63", m->name);
     /* Fields nobody asked for were still evaluated: report their errors too. */
     for (int i = 0; i < s.lets.count; i++) sema_binding_value(&s, &s.lets.items[i]);
     return d->errors > errors_before ? NULL : m;

@@ -38,6 +38,8 @@ typedef struct moac_router {
     int he_init;  /* weights drawn with std sqrt(2/fan_in) (mixSGA) instead of 0.02 */
 } moac_router;
 
+enum { MOAC_MAX_BRANCHES = 64 }; /* branches of one mixture (lowering keeps them on the stack) */
+
 typedef struct moac_scheme moac_scheme;
 struct moac_scheme {
     moac_scheme_kind kind;
@@ -118,11 +120,16 @@ typedef struct moac_spec_stats {
     long long kv_bytes_per_token;  /* fp32 K+V cache, summed over layers */
 } moac_spec_stats;
 
+/* Integer arithmetic wide enough that no spec's counts overflow (sema checks they fit 64 bits). */
+typedef __int128 moac_wide;
+
 moac_spec_stats moac_spec_stats_compute(const moac_spec *s);
-long long moac_scheme_params(const moac_spec *s, const moac_scheme *sc);
+/* 0 when a count would not fit in 64 bits (sema reports such a spec). */
+int moac_spec_stats_fit(const moac_spec *s);
+moac_wide moac_scheme_params(const moac_spec *s, const moac_scheme *sc);
 double moac_scheme_kv_floats(const moac_spec *s, const moac_scheme *sc); /* per token per layer */
-long long moac_dense_head_flops(long long width, long long head_dim, long long context);
-long long moac_sparse_head_flops(long long width, long long head_dim, long long k, long long context);
+moac_wide moac_dense_head_flops(moac_wide width, moac_wide head_dim, moac_wide context);
+moac_wide moac_sparse_head_flops(moac_wide width, moac_wide head_dim, moac_wide k, moac_wide context);
 
 const char *moac_scheme_kind_name(moac_scheme_kind k);
 const char *moac_mix_rule_name(moac_mix_rule r);

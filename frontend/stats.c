@@ -2,6 +2,7 @@
  * docs/language.md, "What `moac check` counts"). Parameter counts are also cross-checked in the
  * tests against the parameters the lowered IR actually declares. */
 #include <math.h>
+#include <stdint.h>
 
 #include "frontend/spec.h"
 
@@ -27,33 +28,33 @@ const char *moac_mix_rule_name(moac_mix_rule r) {
 
 /* MoSA paper, per head at full context T: dense 8hh'T + 4h'T^2 (Q, K, V, O projections and the
  * two T x T products); sparse 8hh'k + 4h'k^2 + 2hT (router) + h'k (scaling by the router). */
-long long moac_dense_head_flops(long long h, long long hd, long long T) { return 8 * h * hd * T + 4 * hd * T * T; }
+moac_wide moac_dense_head_flops(moac_wide h, moac_wide hd, moac_wide T) { return 8 * h * hd * T + 4 * hd * T * T; }
 
-long long moac_sparse_head_flops(long long h, long long hd, long long k, long long T) {
+moac_wide moac_sparse_head_flops(moac_wide h, moac_wide hd, moac_wide k, moac_wide T) {
     return 8 * h * hd * k + 4 * hd * k * k + 2 * h * T + hd * k;
 }
 
-static long long router_params(const moac_spec *s, const moac_scheme *mix) {
-    long long E = mix->nbranches, C = s->width;
+static moac_wide router_params(const moac_spec *s, const moac_scheme *mix) {
+    moac_wide E = mix->nbranches, C = s->width;
     if (mix->rule != MOAC_MIX_ROUTE && mix->rule != MOAC_MIX_CAPACITY) return 0;
-    if (mix->router.hidden) return C * mix->router.hidden + (long long)mix->router.hidden * E;
+    if (mix->router.hidden) return C * mix->router.hidden + (moac_wide)mix->router.hidden * E;
     return C * E + (mix->router.bias ? E : 0);
 }
 
-long long moac_scheme_params(const moac_spec *s, const moac_scheme *sc) {
-    long long C = s->width, bias = s->bias;
+moac_wide moac_scheme_params(const moac_spec *s, const moac_scheme *sc) {
+    moac_wide C = s->width, bias = s->bias;
     switch (sc->kind) {
     case MOAC_SCHEME_DENSE: {
-        long long q = (long long)sc->heads * sc->head_dim, kv = (long long)sc->kv_heads * sc->head_dim;
-        long long n = C * q + 2 * C * kv + q * C + bias * (q + 2 * kv + C);
+        moac_wide q = (moac_wide)sc->heads * sc->head_dim, kv = (moac_wide)sc->kv_heads * sc->head_dim;
+        moac_wide n = C * q + 2 * C * kv + q * C + bias * (q + 2 * kv + C);
         return n + (sc->kv ? moac_scheme_params(s, sc->kv) : 0);
     }
     case MOAC_SCHEME_SPARSE:
         /* router W_r (h x E), W_QKV (E x h x 3h'), W_O (E x h' x h) */
-        return C * sc->heads + (long long)sc->heads * C * 3 * sc->head_dim + (long long)sc->heads * sc->head_dim * C;
+        return C * sc->heads + (moac_wide)sc->heads * C * 3 * sc->head_dim + (moac_wide)sc->heads * sc->head_dim * C;
     case MOAC_SCHEME_GROUP: return 0;
     case MOAC_SCHEME_MIX: {
-        long long n = router_params(s, sc);
+        moac_wide n = router_params(s, sc);
         for (int i = 0; i < sc->nbranches; i++) n += moac_scheme_params(s, sc->branches[i]);
         return n;
     }
@@ -64,15 +65,15 @@ long long moac_scheme_params(const moac_spec *s, const moac_scheme *sc) {
 /* Forward FLOPs of one layer's attention at full context. Q/O cost 4hh'T per query head and K/V
  * 4hh'T per KV head, which is the paper's 8hh'T per head for MHA. Every branch of a mixture is
  * counted (soft mixtures run them all); routers are not (the paper's convention). */
-static long long scheme_flops(const moac_spec *s, const moac_scheme *sc) {
-    long long h = s->width, T = s->context;
+static moac_wide scheme_flops(const moac_spec *s, const moac_scheme *sc) {
+    moac_wide h = s->width, T = s->context;
     switch (sc->kind) {
     case MOAC_SCHEME_DENSE:
         return 4 * h * sc->head_dim * T * (sc->heads + sc->kv_heads) + 4LL * sc->head_dim * T * T * sc->heads;
     case MOAC_SCHEME_SPARSE: return sc->heads * moac_sparse_head_flops(h, sc->head_dim, sc->k, T);
     case MOAC_SCHEME_GROUP: return 0;
     case MOAC_SCHEME_MIX: {
-        long long n = 0;
+        moac_wide n = 0;
         for (int i = 0; i < sc->nbranches; i++) n += scheme_flops(s, sc->branches[i]);
         return n;
     }
@@ -115,17 +116,34 @@ double moac_scheme_kv_floats(const moac_spec *s, const moac_scheme *sc) {
     return 0;
 }
 
+static long long narrow(moac_wide v) { return v > INT64_MAX ? INT64_MAX : (long long)v; }
+
+/* The counts in 128-bit arithmetic, so that no spec can overflow them. */
+static void wide_stats(const moac_spec *s, moac_wide *params, moac_wide *nonemb, moac_wide *flops) {
+    moac_wide C = s->width, L = s->layers, F = s->mlp_hidden, bias = s->bias;
+    moac_wide norm = C * (1 + s->norm_bias);
+    moac_wide mlp = 2 * C * F + bias * (F + C);
+    moac_wide layer = 2 * norm + mlp + moac_scheme_params(s, s->attention);
+    moac_wide wte = (moac_wide)s->vocab * C, wpe = s->positions == MOAC_POS_LEARNED ? (moac_wide)s->context * C : 0;
+    moac_wide head = s->tied ? 0 : (moac_wide)s->vocab * C;
+    *params = wte + wpe + L * layer + norm + head;
+    *nonemb = *params - wpe;
+    *flops = L * (scheme_flops(s, s->attention) + 4 * C * F * s->context);
+}
+
+int moac_spec_stats_fit(const moac_spec *s) {
+    moac_wide params, nonemb, flops;
+    wide_stats(s, &params, &nonemb, &flops);
+    return params <= INT64_MAX && flops <= INT64_MAX;
+}
+
 moac_spec_stats moac_spec_stats_compute(const moac_spec *s) {
     moac_spec_stats st = {0};
-    long long C = s->width, L = s->layers, F = s->mlp_hidden, bias = s->bias;
-    long long norm = C * (1 + s->norm_bias);
-    long long mlp = 2 * C * F + bias * (F + C);
-    long long layer = 2 * norm + mlp + moac_scheme_params(s, s->attention);
-    long long wte = (long long)s->vocab * C, wpe = s->positions == MOAC_POS_LEARNED ? (long long)s->context * C : 0;
-    long long head = s->tied ? 0 : (long long)s->vocab * C;
-    st.params = wte + wpe + L * layer + norm + head;
-    st.params_nonembedding = st.params - wpe;
-    st.flops_forward = L * (scheme_flops(s, s->attention) + 4 * C * F * s->context);
-    st.kv_bytes_per_token = (long long)llround(4.0 * L * moac_scheme_kv_floats(s, s->attention));
+    moac_wide params, nonemb, flops;
+    wide_stats(s, &params, &nonemb, &flops);
+    st.params = narrow(params);
+    st.params_nonembedding = narrow(nonemb);
+    st.flops_forward = narrow(flops);
+    st.kv_bytes_per_token = (long long)llround(4.0 * s->layers * moac_scheme_kv_floats(s, s->attention));
     return st;
 }

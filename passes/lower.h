@@ -18,6 +18,10 @@ typedef struct moac_lower {
 /* Builds the forward graph of spec at the given batch size (its train batch when 0). */
 moac_graph *moac_lower_spec(moac_arena *a, const moac_spec *spec, int64_t batch);
 
+/* Checks that every tensor of the graph would have fewer than 2^40 elements (a bound that keeps
+ * every size computation exact); reports the spec and the batch otherwise. Returns 0 or -1. */
+int moac_lower_check_size(const moac_spec *spec, int64_t batch, moac_diag *d);
+
 enum moac_lower_flags {
     MOAC_LOWER_LOGITS = 1 << 0, /* also output "logits" [B,T,V] (evaluation: accuracy, generation) */
 };

@@ -53,6 +53,7 @@ static void session_free(session *s) {
 
 /* Forward graph with logits for evaluation; forward + backward for training. */
 static int build_graphs(session *s, int training, moac_diag *d) {
+    if (moac_lower_check_size(s->spec, s->B, d)) return -1;
     s->eval_graph = moac_lower_spec_ex(&s->arena, s->spec, s->B, MOAC_LOWER_LOGITS);
     if (moac_ir_verify(s->eval_graph, d, "after pass 'lower'")) return -1;
     s->eval_graph = moac_pipeline_graph(s->eval_graph, NULL, d);

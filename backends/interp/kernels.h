@@ -44,6 +44,20 @@ void moac_strided_copy(double *out, const int64_t *shape, int rank, const double
 
 /* a > b, with NaN ordered above every number (as torch.topk and argmax do), so that selections
  * are well defined whatever the data. */
+/* Advances a two-operand odometer over the first n dims of `dims` (last dim fastest): idx is the
+ * position, *oa / *ob the operands' offsets under strides sa / sb (0 where broadcast). */
+static inline void moac_odometer_next(int64_t *idx, const int64_t *dims, int n, const int64_t *sa, const int64_t *sb,
+                                      int64_t *oa, int64_t *ob) {
+    for (int d = n - 1; d >= 0; d--) {
+        *oa += sa[d];
+        *ob += sb[d];
+        if (++idx[d] < dims[d]) return;
+        *oa -= sa[d] * dims[d];
+        *ob -= sb[d] * dims[d];
+        idx[d] = 0;
+    }
+}
+
 static inline int moac_greater(double a, double b) { return a > b || (a != a && b == b); }
 
 #endif

@@ -77,14 +77,7 @@ static int binary(const moac_kernel_ctx *k, binop op) {
     int64_t inner = out->dims[rank - 1], rows = moac_dims_prod(out, 0, rank - 1), oa = 0, ob = 0;
     for (int64_t r = 0; r < rows; r++) {
         binary_row(op, k->out + r * inner, k->in[0] + oa, sa[rank - 1], k->in[1] + ob, sb[rank - 1], inner);
-        for (int d = rank - 2; d >= 0; d--) { /* odometer over the outer dimensions */
-            oa += sa[d];
-            ob += sb[d];
-            if (++idx[d] < out->dims[d]) break;
-            oa -= sa[d] * out->dims[d];
-            ob -= sb[d] * out->dims[d];
-            idx[d] = 0;
-        }
+        moac_odometer_next(idx, out->dims, rank - 1, sa, sb, &oa, &ob); /* the outer dimensions */
     }
     return 0;
 }

@@ -66,14 +66,7 @@ int moac_kernel_matmul(const moac_kernel_ctx *k) {
             b = pb;
         }
         gemm(k->out + r * m * n, a, b, m, kk, n);
-        for (int d = nb - 1; d >= 0; d--) {
-            oa += sa[d];
-            ob += sb[d];
-            if (++idx[d] < out->dims[d]) break;
-            oa -= sa[d] * out->dims[d];
-            ob -= sb[d] * out->dims[d];
-            idx[d] = 0;
-        }
+        moac_odometer_next(idx, out->dims, nb, sa, sb, &oa, &ob);
     }
     free(pa);
     free(pb);
