@@ -9,8 +9,8 @@
 #include "runtime/train.h"
 
 static const char train_help[] =
-    "usage: moac train FILE [--data PATH] [--steps N] [--until N] [--backend interp] [--out DIR]\n"
-    "                       [--resume CKPT] [--batch N] [--quiet]\n"
+    "usage: moac train FILE [--data PATH] [--steps N] [--until N] [--backend cpu|interp]\n"
+    "                       [--out DIR] [--resume CKPT] [--batch N] [--quiet]\n"
     "\n"
     "Trains the spec FILE. Without --data (and no `data` in its train block) it trains on the\n"
     "built-in synthetic associative-recall task and reports answer accuracy.\n"
@@ -21,7 +21,8 @@ static const char train_help[] =
     "  --until N        stop after step N with a checkpoint, as Ctrl-C would (train in parts)\n"
     "  --batch N        sequences per step (overrides the spec's batch; batches depend on it,\n"
     "                   so keep it the same when resuming for identical losses)\n"
-    "  --backend NAME   interp (the reference interpreter)\n"
+    "  --backend NAME   cpu (default: native code from LLVM, f32, all cores or MOAC_THREADS) or\n"
+    "                   interp (the reference interpreter: f64, slow, the oracle)\n"
     "  --out DIR        where ckpt.safetensors and metrics.jsonl go (default: runs/<spec name>)\n"
     "  --resume CKPT    continue from a checkpoint; the losses match the uninterrupted run\n"
     "  --quiet          print only errors and the final line\n"
@@ -31,7 +32,7 @@ static const char train_help[] =
     "never overwritten by a new run: resume it or choose another directory.\n";
 
 static const char eval_help[] =
-    "usage: moac eval FILE --ckpt CKPT [--data PATH] [--batches N] [--batch N] [--backend interp]\n"
+    "usage: moac eval FILE --ckpt CKPT [--data PATH] [--batches N] [--batch N] [--backend cpu|interp]\n"
     "\n"
     "Prints the validation loss of the checkpoint CKPT of spec FILE (and the answer accuracy on\n"
     "the synthetic task), over the same validation batches training evaluates on.\n";
@@ -45,11 +46,8 @@ static void on_sigint(int sig) {
 }
 
 static int parse_backend(const char *cmd, const char *v, moac_backend *b) {
-    if (!strcmp(v, "interp")) {
-        *b = MOAC_BACKEND_INTERP;
-        return 0;
-    }
-    return moac_cli_usage_error(cmd, "unknown backend '%s' (available: interp)", v);
+    if (!moac_backend_parse(v, b)) return 0;
+    return moac_cli_usage_error(cmd, "unknown backend '%s' (available: cpu, interp)", v);
 }
 
 static int parse_count(const char *cmd, const char *flag, const char *v, long lo, long *out) {
@@ -110,7 +108,7 @@ static int eval_job(moac_arena *a, const moac_spec *spec, const char *path, void
 }
 
 int moac_cmd_train(int argc, char **argv) {
-    moac_train_opts o = {.steps = -1, .backend = MOAC_BACKEND_INTERP, .stop = &stop_requested};
+    moac_train_opts o = {.steps = -1, .backend = MOAC_BACKEND_CPU, .stop = &stop_requested};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -141,7 +139,7 @@ int moac_cmd_train(int argc, char **argv) {
 }
 
 int moac_cmd_eval(int argc, char **argv) {
-    moac_eval_opts o = {.backend = MOAC_BACKEND_INTERP};
+    moac_eval_opts o = {.backend = MOAC_BACKEND_CPU};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;

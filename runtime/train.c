@@ -246,8 +246,8 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
     }
     const char *data = o->data ? o->data : spec->train.data;
     if (load_data(&s, data, o->resume ? &info : NULL, d)) goto done;
-    s.train_exec = moac_exec_new(s.train_graph, o->backend, d);
-    s.eval_exec = moac_exec_new(s.eval_graph, o->backend, d);
+    s.train_exec = moac_exec_new(s.train_graph, o->backend, o->quiet, d);
+    s.eval_exec = s.train_exec ? moac_exec_new(s.eval_graph, o->backend, o->quiet, d) : NULL;
     if (!s.train_exec || !s.eval_exec || make_dir(o->out_dir, d)) goto done;
     metrics = fopen(metrics_path, o->resume ? "a" : "w");
     if (!metrics) {
@@ -335,7 +335,7 @@ int moac_eval(const moac_spec *spec, const moac_eval_opts *o, moac_diag *d) {
     if (build_graphs(&s, 0, d) || moac_checkpoint_load(o->ckpt, spec, &s.state, &info, d)) goto done;
     s.seed = info.seed;
     if (load_data(&s, o->data ? o->data : spec->train.data, &info, d)) goto done;
-    s.eval_exec = moac_exec_new(s.eval_graph, o->backend, d);
+    s.eval_exec = moac_exec_new(s.eval_graph, o->backend, 0, d);
     if (!s.eval_exec) goto done;
     eval_result r;
     int batches = o->batches > 0 ? o->batches : spec->train.eval_batches;

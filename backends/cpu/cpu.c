@@ -1,0 +1,395 @@
+/* The CPU backend's driver: scheduling (which nodes become kernels), emission, memory planning,
+ * compilation, and the run loop. */
+#include "backends/cpu/cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/cpu/internal.h"
+#include "backends/cpu/pool.h"
+
+/* Kernels cheaper than this (flops + bytes) run on the calling thread: waking the pool costs more. */
+#define MOAC_PARALLEL_MIN_COST 65536.0
+
+struct moac_cpu {
+    const moac_graph *g;
+    moac_build b;
+    moac_kernel_desc *kernels;
+    int nkernels;
+    moac_kernel_fn *fns;
+    void ***tables;             /* per kernel, its bufs[] */
+    char *arena;
+    size_t arena_bytes;
+    moac_run_params params;
+    moac_pool *pool;
+    moac_jit *jit;
+    moac_cpu_stats stats;
+};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int moac_build_slot(moac_build *b, int64_t bytes, const moac_node *n) {
+    if (b->nslots == b->capslots) {
+        b->capslots = b->capslots ? 2 * b->capslots : 256;
+        b->slots = realloc(b->slots, (size_t)b->capslots * sizeof *b->slots);
+        if (!b->slots) abort();
+    }
+    moac_slot *s = &b->slots[b->nslots];
+    memset(s, 0, sizeof *s);
+    s->bytes = bytes;
+    s->first = 1 << 30;
+    s->last = -1;
+    s->node = n;
+    return b->nslots++;
+}
+
+static int scratch_slot(void *planner, int64_t bytes) { return moac_build_slot(planner, bytes, NULL); }
+
+static void add_step(moac_build *b, moac_step st) {
+    if (b->nsteps == b->capsteps) {
+        b->capsteps = b->capsteps ? 2 * b->capsteps : 256;
+        b->steps = realloc(b->steps, (size_t)b->capsteps * sizeof *b->steps);
+        if (!b->steps) abort();
+    }
+    b->steps[b->nsteps++] = st;
+}
+
+static int64_t value_bytes(const moac_node *n) { return moac_type_numel(&n->type) * 4; }
+
+/* Which nodes are computed inside their consumer's fused kernel. */
+static void decide_inlining(moac_build *b) {
+    const moac_graph *g = b->g;
+    int *all_fusable = malloc(g->count * sizeof *all_fusable);
+    int *consumer = malloc(g->count * sizeof *consumer);
+    if (!all_fusable || !consumer) abort();
+    for (size_t i = 0; i < g->count; i++) {
+        all_fusable[i] = 1;
+        consumer[i] = -1;
+    }
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        for (int a = 0; a < n->nargs; a++) {
+            uint32_t id = n->args[a]->id;
+            b->uses[id]++;
+            consumer[id] = (int)i;
+            if (!moac_fuse_op(n->op)) all_fusable[id] = 0;
+        }
+    }
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        if (!moac_fuse_op(n->op) || !b->uses[i] || !all_fusable[i]) continue;
+        /* Constants are free to recompute; anything else is computed once, so inline it only into
+         * its single consumer. */
+        if (n->op == MOAC_OP_FULL || b->uses[i] == 1) b->inlined[i] = 1;
+        (void)consumer;
+    }
+    free(all_fusable);
+    free(consumer);
+}
+
+static void touch(moac_slot *s, int step) {
+    if (step < s->first) s->first = step;
+    if (step > s->last) s->last = step;
+}
+
+static int schedule(moac_build *b, moac_diag *d) {
+    const moac_graph *g = b->g;
+    moac_cg *cg = b->cg;
+    int params = moac_build_slot(b, sizeof(moac_run_params), NULL);
+    b->slots[params].external = 1;
+    decide_inlining(b);
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        b->slot_of[i] = -1;
+        if (b->inlined[i]) {
+            b->fused++;
+            continue;
+        }
+        if (n->op == MOAC_OP_INPUT || n->op == MOAC_OP_PARAM) {
+            int s = b->slot_of[i] = moac_build_slot(b, value_bytes(n), n);
+            b->slots[s].external = 1;
+            b->slots[s].owned = 1;
+            b->slots[s].ext = calloc(1, (size_t)(value_bytes(n) ? value_bytes(n) : 4));
+            if (!b->slots[s].ext) abort();
+            continue;
+        }
+        if (n->op == MOAC_OP_OUTPUT) {
+            b->slot_of[i] = b->slot_of[n->args[0]->id];
+            b->slots[b->slot_of[i]].keep = 1;
+            continue;
+        }
+        if (n->op == MOAC_OP_RESHAPE && b->slot_of[n->args[0]->id] >= 0) { /* a view: same bytes */
+            b->slot_of[i] = b->slot_of[n->args[0]->id];
+            continue;
+        }
+        int out = b->slot_of[i] = moac_build_slot(b, value_bytes(n), n);
+        int before = cg->nkernels;
+        int rc = -1;
+        if (moac_fuse_op(n->op)) {
+            rc = moac_fuse_emit(b, n);
+            if (rc) {
+                moac_diag_file_error(d, NULL, "internal error: cannot fuse %%%u (%s) in graph '%s'", n->id,
+                                     moac_op_info_get(n->op)->name, g->name);
+                return -1;
+            }
+        } else if (moac_cpu_emitter(n->op)) {
+            moac_emit_ctx e = {.cg = cg, .node = n, .out = out};
+            for (int a = 0; a < n->nargs; a++) e.in[a] = b->slot_of[n->args[a]->id];
+            snprintf(e.prefix, sizeof e.prefix, "n%u", n->id);
+            rc = moac_cpu_emitter(n->op)(&e);
+            if (rc && cg->nkernels != before) {
+                moac_diag_file_error(d, NULL, "internal error: the %s emitter failed after emitting kernels",
+                                     moac_op_info_get(n->op)->name);
+                return -1;
+            }
+        }
+        if (rc) {
+            add_step(b, (moac_step){.kind = MOAC_STEP_FALLBACK, .node = n});
+            b->fallbacks++;
+            continue;
+        }
+        for (int k = before; k < cg->nkernels; k++) {
+            if (cg->kernels[k].node < 0) cg->kernels[k].node = (int)n->id;
+            add_step(b, (moac_step){.kind = MOAC_STEP_KERNEL, .kernel = k});
+        }
+    }
+    /* Lifetimes, in steps. */
+    for (int s = 0; s < b->nsteps; s++) {
+        const moac_step *st = &b->steps[s];
+        if (st->kind == MOAC_STEP_KERNEL) {
+            const moac_kernel_desc *k = &cg->kernels[st->kernel];
+            for (int j = 0; j < k->nslots; j++) touch(&b->slots[k->slots[j]], s);
+        } else {
+            touch(&b->slots[b->slot_of[st->node->id]], s);
+            for (int a = 0; a < st->node->nargs; a++) touch(&b->slots[b->slot_of[st->node->args[a]->id]], s);
+        }
+    }
+    return 0;
+}
+
+static void build_free(moac_build *b) {
+    for (int s = 0; s < b->nslots; s++)
+        if (b->slots[s].owned) free(b->slots[s].ext);
+    free(b->slots);
+    free(b->steps);
+    free(b->slot_of);
+    free(b->inlined);
+    free(b->uses);
+    moac_cg_free(b->cg);
+}
+
+static int build_init(moac_build *b, const moac_graph *g, moac_diag *d) {
+    memset(b, 0, sizeof *b);
+    b->g = g;
+    size_t n = g->count ? g->count : 1;
+    b->slot_of = calloc(n, sizeof *b->slot_of);
+    b->inlined = calloc(n, sizeof *b->inlined);
+    b->uses = calloc(n, sizeof *b->uses);
+    if (!b->slot_of || !b->inlined || !b->uses) abort();
+    b->cg = moac_cg_new(g->name, NULL);
+    b->cg->scratch = scratch_slot;
+    b->cg->planner = b;
+    return schedule(b, d);
+}
+
+moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag *d) {
+    moac_cpu_opts o = opts ? *opts : (moac_cpu_opts){0};
+    moac_cpu *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->g = g;
+    double t0 = now();
+    if (build_init(&c->b, g, d)) {
+        moac_cpu_free(c);
+        return NULL;
+    }
+    c->stats.schedule_s = now() - t0;
+    moac_build *b = &c->b;
+    b->slots[MOAC_SLOT_PARAMS].ext = &c->params;
+    c->arena_bytes = moac_plan_memory(b->slots, b->nslots, b->nsteps);
+    c->arena = aligned_alloc(64, (c->arena_bytes + 63) / 64 * 64 + 64);
+    if (!c->arena) {
+        moac_diag_file_error(d, NULL, "out of memory: graph '%s' needs %.2f GiB of activations on the CPU backend",
+                             g->name, (double)c->arena_bytes / 1073741824.0);
+        moac_cpu_free(c);
+        return NULL;
+    }
+    char err[4096];
+    char flags[64];
+    snprintf(flags, sizeof flags, "threads=%d", o.threads);
+    if (o.no_cache) setenv("MOAC_CACHE", "0", 1);
+    c->jit = moac_jit_compile(b->cg, flags, &c->stats.jit, err, sizeof err);
+    if (!c->jit) {
+        moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
+        moac_cpu_free(c);
+        return NULL;
+    }
+    c->kernels = b->cg->kernels;
+    c->nkernels = b->cg->nkernels;
+    c->fns = calloc((size_t)c->nkernels + 1, sizeof *c->fns);
+    c->tables = calloc((size_t)c->nkernels + 1, sizeof *c->tables);
+    if (!c->fns || !c->tables) abort();
+    for (int k = 0; k < c->nkernels; k++) {
+        c->fns[k] = (moac_kernel_fn)moac_jit_lookup(c->jit, c->kernels[k].name);
+        c->tables[k] = calloc((size_t)c->kernels[k].nslots + 1, sizeof(void *));
+        if (!c->tables[k]) abort();
+        if (!c->fns[k]) {
+            moac_diag_file_error(d, NULL, "internal error: kernel '%s' missing from the compiled code", c->kernels[k].name);
+            moac_cpu_free(c);
+            return NULL;
+        }
+    }
+    int threads = o.threads > 0 ? o.threads : b->cg->target->threads;
+    c->pool = moac_pool_new(threads);
+    c->stats.kernels = c->nkernels;
+    c->stats.fused_nodes = b->fused;
+    c->stats.fallback_nodes = b->fallbacks;
+    c->stats.arena_bytes = c->arena_bytes;
+    return c;
+}
+
+void moac_cpu_free(moac_cpu *c) {
+    if (!c) return;
+    moac_pool_free(c->pool);
+    if (c->tables)
+        for (int k = 0; k < c->nkernels; k++) free(c->tables[k]);
+    free(c->tables);
+    free(c->fns);
+    moac_jit_free(c->jit);
+    free(c->arena);
+    /* cg owns the kernel list: build_free releases it. */
+    build_free(&c->b);
+    free(c);
+}
+
+static int find_slot(const moac_cpu *c, moac_op op, const char *name) {
+    for (size_t i = 0; i < c->g->count; i++) {
+        const moac_node *n = c->g->nodes[i];
+        if (n->op == op && n->s && !strcmp(n->s, name)) return c->b.slot_of[i];
+    }
+    return -1;
+}
+
+void *moac_cpu_buffer(moac_cpu *c, const char *name) {
+    int s = find_slot(c, MOAC_OP_INPUT, name);
+    if (s < 0) s = find_slot(c, MOAC_OP_PARAM, name);
+    return s < 0 ? NULL : c->b.slots[s].ext;
+}
+
+int moac_cpu_bind(moac_cpu *c, const char *name, void *data) {
+    int s = find_slot(c, MOAC_OP_INPUT, name);
+    if (s < 0) s = find_slot(c, MOAC_OP_PARAM, name);
+    if (s < 0) return -1;
+    moac_slot *sl = &c->b.slots[s];
+    if (sl->owned) free(sl->ext);
+    sl->owned = 0;
+    sl->ext = data;
+    return 0;
+}
+
+static void *slot_ptr(const moac_cpu *c, int s) {
+    const moac_slot *sl = &c->b.slots[s];
+    return sl->external ? sl->ext : c->arena + sl->offset;
+}
+
+/* i32 inputs read as indices are checked before any kernel runs, so kernels never see an index
+ * outside its table (the generated code does not check). */
+static int check_indices(const moac_cpu *c, char *err, size_t errlen) {
+    const moac_graph *g = c->g;
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        int arg = -1;
+        int64_t bound = 0;
+        const char *what = "";
+        if (n->op == MOAC_OP_EMBED) {
+            arg = 1, bound = n->args[0]->type.dims[0], what = "a token id";
+        } else if (n->op == MOAC_OP_CROSS_ENTROPY || n->op == MOAC_OP_CROSS_ENTROPY_GRAD) {
+            arg = 1, bound = n->args[0]->type.dims[n->args[0]->type.rank - 1], what = "a target";
+        } else if (n->op == MOAC_OP_EMBED_GRAD) {
+            arg = 0, bound = n->i[0], what = "a token id";
+        }
+        if (arg < 0) continue;
+        const moac_node *src = n->args[arg];
+        while (src->op == MOAC_OP_RESHAPE && c->b.slot_of[src->id] == c->b.slot_of[src->args[0]->id]) src = src->args[0];
+        if (src->op != MOAC_OP_INPUT) continue;
+        const int32_t *v = slot_ptr(c, c->b.slot_of[src->id]);
+        int64_t count = moac_type_numel(&src->type);
+        for (int64_t j = 0; j < count; j++)
+            if (v[j] < 0 || v[j] >= bound) {
+                snprintf(err, errlen, "%s (%d, input '%s' element %lld) is outside the vocabulary of %lld", what,
+                         v[j], src->s, (long long)j, (long long)bound);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+int moac_cpu_run(moac_cpu *c, const moac_interp_opts *opts, char *err, size_t errlen) {
+    moac_interp_opts o = opts ? *opts : (moac_interp_opts){0};
+    c->params = (moac_run_params){o.seed, o.step, (uint64_t)o.training};
+    if (check_indices(c, err, errlen)) return -1;
+    for (int k = 0; k < c->nkernels; k++)
+        for (int j = 0; j < c->kernels[k].nslots; j++) c->tables[k][j] = slot_ptr(c, c->kernels[k].slots[j]);
+    const moac_build *b = &c->b;
+    for (int s = 0; s < b->nsteps; s++) {
+        const moac_step *st = &b->steps[s];
+        if (st->kind == MOAC_STEP_FALLBACK) {
+            void *in[8];
+            for (int a = 0; a < st->node->nargs; a++) in[a] = slot_ptr(c, b->slot_of[st->node->args[a]->id]);
+            if (moac_fallback_run(st->node, in, slot_ptr(c, b->slot_of[st->node->id]), &o, err, errlen)) return -1;
+            continue;
+        }
+        const moac_kernel_desc *k = &c->kernels[st->kernel];
+        if (k->serial || k->cost < MOAC_PARALLEL_MIN_COST)
+            c->fns[st->kernel](c->tables[st->kernel], 0, k->items);
+        else
+            moac_pool_run(c->pool, c->fns[st->kernel], c->tables[st->kernel], k->items);
+    }
+    return 0;
+}
+
+const void *moac_cpu_result(const moac_cpu *c, const char *name) {
+    int s = find_slot(c, MOAC_OP_OUTPUT, name);
+    return s < 0 ? NULL : slot_ptr(c, s);
+}
+
+moac_cpu_stats moac_cpu_get_stats(const moac_cpu *c) { return c->stats; }
+
+char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d) {
+    moac_build b;
+    if (build_init(&b, g, d)) {
+        build_free(&b);
+        return NULL;
+    }
+    moac_cg *cg = b.cg;
+    if (kernel && *kernel) {
+        int any = 0;
+        for (int k = 0; k < cg->nkernels; k++) {
+            if (!strncmp(cg->kernels[k].name, kernel, strlen(kernel))) {
+                any = 1;
+                continue;
+            }
+            LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, cg->kernels[k].name);
+            if (fn) LLVMDeleteFunction(fn);
+        }
+        if (!any) {
+            moac_strbuf names = {0};
+            for (int k = 0; k < cg->nkernels && k < 12; k++) moac_strbuf_printf(&names, "%s%s", k ? ", " : "", cg->kernels[k].name);
+            moac_diag_file_error(d, NULL, "no kernel of graph '%s' is named '%s*'; kernels are named like %s%s", g->name,
+                                 kernel, names.data ? names.data : "(none)", cg->nkernels > 12 ? ", ..." : "");
+            moac_strbuf_free(&names);
+            build_free(&b);
+            return NULL;
+        }
+    }
+    char err[4096];
+    char *text = moac_jit_emit_text(cg, assembly, err, sizeof err);
+    if (!text) moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
+    build_free(&b);
+    return text;
+}

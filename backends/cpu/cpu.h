@@ -1,0 +1,55 @@
+/* The LLVM CPU backend: compiles an IR graph to native kernels and runs them on a thread pool.
+ *
+ *   moac_cpu *c = moac_cpu_new(graph, NULL, diag);     // schedule, emit LLVM IR, memory plan, JIT
+ *   moac_cpu_bind(c, "h0.mlp.w1", weights);            // params/inputs: bind caller memory, or
+ *   float *tok = moac_cpu_buffer(c, "tokens");         // use the backend's own (i32 data as int32_t)
+ *   moac_cpu_run(c, &(moac_interp_opts){.seed = 1, .step = 0, .training = 1}, err, sizeof err);
+ *   const float *loss = moac_cpu_result(c, "loss");
+ *
+ * Pipeline (docs/architecture.md): schedule.c groups the graph's nodes — elementwise and layout
+ * chains fuse into one kernel per materialised value (fuse.c), every other op goes to its emitter
+ * (emitters.def) or, for the rare routing ops, to the reference kernel (fallback.c); plan.c
+ * assigns every materialised value an offset in one arena by liveness; the module is compiled
+ * once by backends/llvm/jit.c (with its cache); run.c executes the kernel list on pool.c. */
+#ifndef MOAC_CPU_H
+#define MOAC_CPU_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/interp/interp.h"
+#include "backends/llvm/jit.h"
+#include "ir/ir.h"
+#include "support/diag.h"
+
+typedef struct moac_cpu moac_cpu;
+
+typedef struct moac_cpu_opts {
+    int threads;        /* 0: the target's default (all cores, or MOAC_THREADS) */
+    int no_cache;       /* 1: bypass the compile cache */
+} moac_cpu_opts;
+
+typedef struct moac_cpu_stats {
+    moac_jit_stats jit;
+    double schedule_s;  /* scheduling + emitting LLVM IR */
+    int kernels;        /* LLVM kernels */
+    int fused_nodes;    /* elementwise/layout nodes folded into another kernel */
+    int fallback_nodes; /* nodes run on the reference kernel */
+    size_t arena_bytes; /* activations + scratch, after liveness planning */
+} moac_cpu_stats;
+
+moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag *d);
+void moac_cpu_free(moac_cpu *c);
+/* The buffer of an input or param by name attribute (numel elements, float or int32_t), or NULL. */
+void *moac_cpu_buffer(moac_cpu *c, const char *name);
+/* Makes the input or param `name` read from caller memory instead (kept until rebound). */
+int moac_cpu_bind(moac_cpu *c, const char *name, void *data);
+int moac_cpu_run(moac_cpu *c, const moac_interp_opts *opts, char *err, size_t errlen);
+/* An output's values (float, or int32_t for i32 outputs), valid until the next run; NULL if none. */
+const void *moac_cpu_result(const moac_cpu *c, const char *name);
+moac_cpu_stats moac_cpu_get_stats(const moac_cpu *c);
+
+/* For `moac emit`: the graph's LLVM module (optimised) as IR text or assembly; with `kernel`
+ * set, only the functions whose name starts with it. Returns a malloc'd string or NULL. */
+char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d);
+
+#endif

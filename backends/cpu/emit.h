@@ -1,0 +1,45 @@
+/* The CPU backend's op emitters: each turns one IR node into one or more LLVM kernels (ABI in
+ * backends/llvm/cg.h). The scheduler (backends/cpu/schedule.c) decides which nodes become
+ * kernels of their own, fuses elementwise and layout chains itself (backends/cpu/fuse.c), and
+ * hands every other node to the emitter named in backends/cpu/emitters.def.
+ *
+ * Contract for an emitter:
+ *  - its operands are materialised, contiguous, row-major buffers of exactly the IR types of
+ *    node->args[i] (f32, or i32 for index tensors), in slots e->in[i]; its result is the
+ *    contiguous buffer in slot e->out, of node->type;
+ *  - the result buffer is NOT zeroed beforehand (memory is reused): write every element;
+ *  - kernels run one after another, in the order emitted; inside one kernel the runtime calls
+ *    fn(bufs, lo, hi) on each thread with a disjoint share of [0, items), so items must write
+ *    disjoint memory (or mark the kernel serial);
+ *  - extra memory comes from moac_cg_scratch (valid for this node's kernels only);
+ *  - kernel names start with e->prefix (unique per node), e.g. "n42_matmul_pack";
+ *  - return 0, or -1 when a configuration is not supported (the scheduler then runs the node on
+ *    the reference kernel instead, and tests report it).
+ * Numerics: f32 storage, f32 arithmetic with f32 or wider accumulation; results must match the
+ * reference interpreter (backends/interp/kernels_*.c, the exact semantics) within 1e-4 relative. */
+#ifndef MOAC_CPU_EMIT_H
+#define MOAC_CPU_EMIT_H
+#include "backends/llvm/cg.h"
+#include "ir/ir.h"
+
+typedef struct moac_emit_ctx {
+    moac_cg *cg;
+    const moac_node *node;
+    int out;          /* slot of the result */
+    int in[4];        /* slot of each operand (node->nargs of them) */
+    char prefix[32];  /* unique kernel-name prefix for this node */
+} moac_emit_ctx;
+
+typedef int (*moac_emit_fn)(const moac_emit_ctx *e);
+
+#define E(op, fn) int fn(const moac_emit_ctx *e);
+#include "backends/cpu/emitters.def"
+#undef E
+
+/* The emitter of op, or NULL when the op has none (fused by the scheduler, or reference-only). */
+moac_emit_fn moac_cpu_emitter(moac_op op);
+
+/* Sets the cost and scheduling hints of the kernel just emitted (cg->kernels[k->index]). */
+void moac_emit_cost(const moac_emit_ctx *e, const moac_kfn *k, double flops, double bytes);
+
+#endif

@@ -1,0 +1,63 @@
+/* What the CPU backend's stages share while compiling one graph (not part of the public API). */
+#ifndef MOAC_CPU_INTERNAL_H
+#define MOAC_CPU_INTERNAL_H
+#include "backends/cpu/cpu.h"
+#include "backends/cpu/emit.h"
+#include "backends/llvm/cg.h"
+
+/* Slot 0 of every plan holds the run's parameters, read by kernels that need them (dropout). */
+typedef struct moac_run_params {
+    uint64_t seed, step, training;
+} moac_run_params;
+enum { MOAC_SLOT_PARAMS = 0 };
+
+typedef struct moac_slot {
+    int64_t bytes;
+    int external;       /* input/param/run-params: memory outside the arena */
+    void *ext;          /* its memory (owned unless bound) */
+    int owned;
+    int keep;           /* an output: alive until the end */
+    int first, last;    /* steps that touch it (planner input) */
+    size_t offset;      /* in the arena (planner output) */
+    const moac_node *node;
+} moac_slot;
+
+typedef enum moac_step_kind { MOAC_STEP_KERNEL, MOAC_STEP_FALLBACK } moac_step_kind;
+
+typedef struct moac_step {
+    moac_step_kind kind;
+    int kernel;               /* index into cg kernels (KERNEL) */
+    const moac_node *node;    /* FALLBACK: the node run on the reference kernel */
+} moac_step;
+
+typedef struct moac_build {
+    const moac_graph *g;
+    moac_cg *cg;
+    int *slot_of;             /* per node id: its value's slot, -1 when inlined into a consumer */
+    int *inlined;             /* per node id: computed inside its consumer's fused kernel */
+    int *uses;                /* per node id: number of uses */
+    moac_slot *slots;
+    int nslots, capslots;
+    moac_step *steps;
+    int nsteps, capsteps;
+    int fused, fallbacks;
+} moac_build;
+
+int moac_build_slot(moac_build *b, int64_t bytes, const moac_node *n);
+/* Emits the fused elementwise/layout kernel computing `root` (fuse.c). */
+int moac_fuse_emit(moac_build *b, const moac_node *root);
+/* Whether op can be computed inside a fused elementwise kernel (fuse.c). */
+int moac_fuse_op(moac_op op);
+/* Leaves (materialised values) the fused kernel of root reads, deduplicated; returns the count. */
+int moac_fuse_leaves(const moac_build *b, const moac_node *root, int *slots, int max);
+/* Philox4x32-10 uniform draw in IR, identical to moac_rng_uniform's keep test (cg_rng.c). */
+LLVMValueRef moac_cg_dropout_keep(moac_cg *cg, LLVMValueRef seed, LLVMValueRef stream, LLVMValueRef index, double p);
+
+/* Memory plan (plan.c): assigns every non-external slot an arena offset; returns arena bytes. */
+size_t moac_plan_memory(moac_slot *slots, int nslots, int nsteps);
+
+/* The reference-kernel path for ops without an emitter (fallback.c). */
+int moac_fallback_run(const moac_node *n, void *const *in, void *out, const moac_interp_opts *o, char *err,
+                      size_t errlen);
+
+#endif

@@ -1,0 +1,63 @@
+#include "backends/llvm/target.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static moac_target host;
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+/* Vector lanes from the feature string: "+avx512f" means 512-bit registers. */
+static int lanes(const char *features) {
+    if (strstr(features, "+avx512f")) return 16;
+    if (strstr(features, "+avx2") || strstr(features, "+avx,")) return 8;
+    return 4;
+}
+
+static void init_host(void) {
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    char *triple = LLVMGetDefaultTargetTriple();
+    char *cpu = LLVMGetHostCPUName();
+    char *features = LLVMGetHostCPUFeatures();
+    host.kind = MOAC_TARGET_HOST;
+    snprintf(host.triple, sizeof host.triple, "%s", triple);
+    const char *cpu_env = getenv("MOAC_CPU"), *feat_env = getenv("MOAC_CPU_FEATURES");
+    snprintf(host.cpu, sizeof host.cpu, "%s", cpu_env && *cpu_env ? cpu_env : cpu);
+    snprintf(host.features, sizeof host.features, "%s", feat_env && *feat_env ? feat_env : features);
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    host.vec = lanes(host.features);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *t = getenv("MOAC_THREADS");
+    if (t && atoi(t) > 0) n = atoi(t);
+    host.threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+}
+
+const moac_target *moac_target_host(void) {
+    pthread_once(&host_once, init_host);
+    return &host;
+}
+
+LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t errlen) {
+    LLVMTargetRef target;
+    char *msg = NULL;
+    if (LLVMGetTargetFromTriple(t->triple, &target, &msg)) {
+        snprintf(err, errlen, "LLVM has no target for '%s': %s", t->triple, msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        return NULL;
+    }
+    return LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, LLVMCodeGenLevelAggressive,
+                                   LLVMRelocDefault, LLVMCodeModelJITDefault);
+}
+
+const char *moac_target_key(const moac_target *t) {
+    static __thread char key[1300];
+    snprintf(key, sizeof key, "%s|%s|%s|%d", t->triple, t->cpu, t->features, t->threads);
+    return key;
+}

@@ -1,0 +1,27 @@
+/* The target hook of the LLVM emitter: what a module is compiled for. The emitters ask it for
+ * vector width and data layout; the JIT (host) and the PTX writer (NVPTX) ask it for a
+ * TargetMachine. */
+#ifndef MOAC_LLVM_TARGET_H
+#define MOAC_LLVM_TARGET_H
+#include <llvm-c/TargetMachine.h>
+
+typedef enum moac_target_kind { MOAC_TARGET_HOST, MOAC_TARGET_NVPTX } moac_target_kind;
+
+typedef struct moac_target {
+    moac_target_kind kind;
+    char triple[128];
+    char cpu[64];
+    char features[1024];
+    int vec;          /* f32 lanes of the widest vector register: 16 with AVX-512, 8 with AVX2, 4 otherwise */
+    int threads;      /* worker threads the runtime uses (host) */
+} moac_target;
+
+/* The machine this process runs on: triple, CPU name and features from LLVM's host queries.
+ * MOAC_CPU / MOAC_CPU_FEATURES override them (to reproduce another machine's code). */
+const moac_target *moac_target_host(void);
+/* A TargetMachine for t at -O3 (caller disposes), or NULL with a message in err. */
+LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t errlen);
+/* A short stable string naming the target, for cache keys: "x86_64-...|sapphirerapids|+avx512f,...". */
+const char *moac_target_key(const moac_target *t);
+
+#endif

@@ -1,0 +1,144 @@
+/* The CPU backend against the reference interpreter: one graph, the same random inputs and
+ * parameters on both, every output compared. Header-only (static functions) so each test stays
+ * one executable.
+ *
+ *   double err = moac_cpu_check_ir("graph \"t\" { ... }");   // fails the test on any error
+ *   assert_true(err < 1e-4);
+ *
+ * The error is, for each output, max|cpu - ref| / max(max|ref|, 1e-6), maximised over outputs. */
+#ifndef MOAC_CPU_CHECK_H
+#define MOAC_CPU_CHECK_H
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backends/cpu/cpu.h"
+#include "backends/interp/interp.h"
+#include "ir/ir.h"
+#include "support/rng.h"
+
+/* The range of valid values for an i32 input: from the first op that reads it as an index. */
+static inline int64_t cpu_check_bound(const moac_graph *g, const moac_node *in) {
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        for (int a = 0; a < n->nargs; a++) {
+            const moac_node *src = n->args[a];
+            while (src->op == MOAC_OP_RESHAPE) src = src->args[0];
+            if (src != in) continue;
+            const moac_type *t0 = &n->args[0]->type;
+            switch (n->op) {
+            case MOAC_OP_EMBED: return t0->dims[0];
+            case MOAC_OP_CROSS_ENTROPY:
+            case MOAC_OP_CROSS_ENTROPY_GRAD:
+            case MOAC_OP_TAKE: return t0->dims[t0->rank - 1];
+            case MOAC_OP_GATHER_ROWS: return t0->dims[1];
+            case MOAC_OP_EMBED_GRAD:
+            case MOAC_OP_TAKE_GRAD:
+            case MOAC_OP_SCATTER_ROWS: return n->i[0];
+            case MOAC_OP_ROPE:
+            case MOAC_OP_ROPE_GRAD: return 64;
+            default: break;
+            }
+        }
+    }
+    return 4;
+}
+
+/* Runs g on both backends with inputs drawn from seed; returns the largest relative error. */
+static inline double moac_cpu_check_graph(const moac_graph *g, const moac_interp_opts *opts) {
+    moac_interp_opts o = opts ? *opts : (moac_interp_opts){.seed = 7, .step = 3, .training = 1};
+    moac_diag d;
+    moac_diag_init(&d);
+    moac_cpu *c = moac_cpu_new(g, NULL, &d);
+    if (!c) print_error("%s", d.out.data ? d.out.data : "moac_cpu_new failed\n");
+    assert_non_null(c);
+    moac_interp *ip = moac_interp_new(g);
+    assert_non_null(ip);
+    uint64_t site = 0;
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        if (n->op != MOAC_OP_INPUT && n->op != MOAC_OP_PARAM) continue;
+        int64_t count = moac_type_numel(&n->type);
+        double *ref = moac_interp_buffer(ip, n->s);
+        void *cpu = moac_cpu_buffer(c, n->s);
+        assert_non_null(ref);
+        assert_non_null(cpu);
+        int64_t bound = n->type.dtype == MOAC_I32 ? cpu_check_bound(g, n) : 0;
+        for (int64_t j = 0; j < count; j++) {
+            if (n->type.dtype == MOAC_I32) {
+                int32_t v = (int32_t)moac_rng_below(99, site, (uint64_t)j, (uint64_t)bound);
+                ((int32_t *)cpu)[j] = v;
+                ref[j] = v;
+            } else {
+                float v = (float)moac_rng_normal(99, site, (uint64_t)j);
+                ((float *)cpu)[j] = v;
+                ref[j] = v;
+            }
+        }
+        site++;
+    }
+    char err[512] = "";
+    int rc = moac_cpu_run(c, &o, err, sizeof err);
+    if (rc) print_error("cpu run: %s\n", err);
+    assert_int_equal(rc, 0);
+    rc = moac_interp_run(ip, &o, err, sizeof err);
+    if (rc) print_error("interp run: %s\n", err);
+    assert_int_equal(rc, 0);
+    double worst = 0;
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        if (n->op != MOAC_OP_OUTPUT) continue;
+        const double *ref = moac_interp_result(ip, n->s);
+        const void *cpu = moac_cpu_result(c, n->s);
+        assert_non_null(ref);
+        assert_non_null(cpu);
+        int64_t count = moac_type_numel(&n->type);
+        double scale = 1e-6, diff = 0;
+        int64_t at = 0;
+        for (int64_t j = 0; j < count; j++) {
+            double v = n->type.dtype == MOAC_I32 ? ((const int32_t *)cpu)[j] : ((const float *)cpu)[j];
+            if (fabs(ref[j]) > scale) scale = fabs(ref[j]);
+            if (!(fabs(v - ref[j]) <= diff)) {
+                diff = isnan(v) != isnan(ref[j]) ? INFINITY : fabs(v - ref[j]);
+                if (isnan(diff)) diff = 0;
+                at = j;
+            }
+        }
+        double rel = diff / scale;
+        if (rel > 1e-4)
+            print_message("  output '%s': max |cpu - ref| = %g at element %lld (cpu %g, ref %g), scale %g\n", n->s,
+                          diff, (long long)at,
+                          n->type.dtype == MOAC_I32 ? (double)((const int32_t *)cpu)[at] : (double)((const float *)cpu)[at],
+                          ref[at], scale);
+        if (rel > worst) worst = rel;
+    }
+    moac_interp_free(ip);
+    moac_cpu_free(c);
+    moac_diag_free(&d);
+    return worst;
+}
+
+/* The same, for a graph in the IR text form. */
+static inline double moac_cpu_check_ir(const char *ir_text) {
+    moac_arena arena;
+    moac_arena_init(&arena);
+    moac_arena *a = &arena;
+    moac_diag d;
+    moac_diag_init(&d);
+    moac_graph *g = moac_ir_read(a, moac_source_from_text(a, "check.ir", ir_text), &d);
+    if (!g) print_error("%s", d.out.data ? d.out.data : "bad IR\n");
+    assert_non_null(g);
+    double e = moac_cpu_check_graph(g, NULL);
+    moac_diag_free(&d);
+    moac_arena_free(a);
+    return e;
+}
+
+#endif
