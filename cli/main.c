@@ -9,13 +9,14 @@ static const char usage[] =
     "usage: moac <command> [options]\n"
     "\n"
     "moac compiles specs of transformers whose attention mixes schemes (MHA/GQA/MQA routing,\n"
-    "grouped-KV experts, sparse heads) into IR for training and inference.\n"
+    "grouped-KV experts, sparse heads) to native code (LLVM) for training and inference.\n"
     "\n"
     "commands:\n"
     "  check FILE [--json]    parse and check a spec; print a summary (params, FLOPs, KV cache)\n"
     "  ir FILE [options]      print the IR of a spec (or of an IR text file), after any pass\n"
     "  train FILE [options]   train a spec (synthetic task by default, or --data text)\n"
     "  eval FILE --ckpt CKPT  validation loss (and answer accuracy) of a checkpoint\n"
+    "  emit FILE --llvm|--asm the LLVM IR or assembly the CPU backend generates\n"
     "\n"
     "Run 'moac <command> --help' for a command's options; 'moac --version' for versions.\n"
     "Specs: docs/language.md. IR: docs/ir.md.\n";
@@ -28,6 +29,7 @@ static const struct {
     {"ir", moac_cmd_ir},
     {"train", moac_cmd_train},
     {"eval", moac_cmd_eval},
+    {"emit", moac_cmd_emit},
 };
 
 void moac_cli_flush(moac_diag *d) {

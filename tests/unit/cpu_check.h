@@ -77,7 +77,9 @@ static inline double moac_cpu_check_graph(const moac_graph *g, const moac_interp
                 ((int32_t *)cpu)[j] = v;
                 ref[j] = v;
             } else {
-                float v = (float)moac_rng_normal(99, site, (uint64_t)j);
+                /* Params around their fill (LayerNorm weights near 1), so activations stay sane. */
+                double z = moac_rng_normal(99, site, (uint64_t)j);
+                float v = (float)(n->op == MOAC_OP_PARAM ? n->f[0] + 0.5 * z : z);
                 ((float *)cpu)[j] = v;
                 ref[j] = v;
             }
