@@ -94,6 +94,9 @@ static int new_cpu(moac_exec *e, int quiet, moac_diag *d) {
     e->cpu = moac_cpu_new(e->g, NULL, d);
     if (!e->cpu) return -1;
     moac_cpu_stats st = moac_cpu_get_stats(e->cpu);
+    if (getenv("MOAC_DEBUG"))
+        fprintf(stderr, "moac: cpu compile of '%s': schedule+emit %.3f s, module hash %.3f s, optimise+codegen %.3f s, "
+                        "load %.3f s\n", e->g->name, st.schedule_s, st.jit.emit_s, st.jit.compile_s, st.jit.load_s);
     if (!quiet) {
         if (st.jit.cache_hit)
             fprintf(stderr, "compiled '%s' for the CPU in %.0f ms (compile cache hit %s; %d kernels)\n", e->g->name,

@@ -26,6 +26,8 @@ struct moac_cpu {
     moac_pool *pool;
     moac_jit *jit;
     moac_cpu_stats stats;
+    double *prof;               /* MOAC_PROFILE=1: seconds per step, summed over runs */
+    int runs;
 };
 
 static double now(void) {
@@ -78,12 +80,12 @@ static void decide_inlining(moac_build *b) {
             uint32_t id = n->args[a]->id;
             b->uses[id]++;
             consumer[id] = (int)i;
-            if (!moac_fuse_op(n->op)) all_fusable[id] = 0;
+            if (!moac_fuse_node(n)) all_fusable[id] = 0;
         }
     }
     for (size_t i = 0; i < g->count; i++) {
         const moac_node *n = g->nodes[i];
-        if (!moac_fuse_op(n->op) || !b->uses[i] || !all_fusable[i]) continue;
+        if (!moac_fuse_node(n) || !b->uses[i] || !all_fusable[i]) continue;
         /* Constants are free to recompute; anything else is computed once, so inline it only into
          * its single consumer. */
         if (n->op == MOAC_OP_FULL || b->uses[i] == 1) b->inlined[i] = 1;
@@ -131,13 +133,13 @@ static int schedule(moac_build *b, moac_diag *d) {
         int out = b->slot_of[i] = moac_build_slot(b, value_bytes(n), n);
         int before = cg->nkernels;
         int rc = -1;
-        if (moac_fuse_op(n->op)) {
-            rc = moac_fuse_emit(b, n);
-            if (rc) {
-                moac_diag_file_error(d, NULL, "internal error: cannot fuse %%%u (%s) in graph '%s'", n->id,
-                                     moac_op_info_get(n->op)->name, g->name);
+        if (moac_fuse_node(n)) {
+            if (moac_fuse_emit(b, n)) { /* its inlined operands have no buffers to fall back on */
+                moac_diag_file_error(d, NULL, "internal error: cannot fuse %%%u (%s) in graph '%s' (more than %d operands)",
+                                     n->id, moac_op_info_get(n->op)->name, g->name, MOAC_KERNEL_MAX_SLOTS - 2);
                 return -1;
             }
+            rc = 0;
         } else if (moac_cpu_emitter(n->op)) {
             moac_emit_ctx e = {.cg = cg, .node = n, .out = out};
             for (int a = 0; a < n->nargs; a++) e.in[a] = b->slot_of[n->args[a]->id];
@@ -181,10 +183,11 @@ static void build_free(moac_build *b) {
     free(b->slot_of);
     free(b->inlined);
     free(b->uses);
+    free(b->kernels);
     moac_cg_free(b->cg);
 }
 
-static int build_init(moac_build *b, const moac_graph *g, moac_diag *d) {
+static void build_alloc(moac_build *b, const moac_graph *g) {
     memset(b, 0, sizeof *b);
     b->g = g;
     size_t n = g->count ? g->count : 1;
@@ -192,10 +195,30 @@ static int build_init(moac_build *b, const moac_graph *g, moac_diag *d) {
     b->inlined = calloc(n, sizeof *b->inlined);
     b->uses = calloc(n, sizeof *b->uses);
     if (!b->slot_of || !b->inlined || !b->uses) abort();
+}
+
+/* Schedules g and emits its kernels into a fresh module (b->cg). */
+static int build_emit(moac_build *b, const moac_graph *g, moac_diag *d) {
+    build_alloc(b, g);
     b->cg = moac_cg_new(g->name, NULL);
     b->cg->scratch = scratch_slot;
     b->cg->planner = b;
-    return schedule(b, d);
+    if (schedule(b, d)) return -1;
+    b->nkernels = b->cg->nkernels;
+    b->kernels = malloc(((size_t)b->nkernels + 1) * sizeof *b->kernels);
+    if (!b->kernels) abort();
+    memcpy(b->kernels, b->cg->kernels, (size_t)b->nkernels * sizeof *b->kernels);
+    return 0;
+}
+
+/* The compile-cache key of g: its IR text (which determines every kernel), the target and the
+ * moac executable (moac_jit_key). */
+static void graph_key(const moac_graph *g, char key[17]) {
+    moac_strbuf text;
+    moac_strbuf_init(&text);
+    moac_ir_print(g, &text);
+    moac_jit_key(moac_strbuf_cstr(&text), text.len, moac_target_host(), "cpu-kernels", key);
+    moac_strbuf_free(&text);
 }
 
 moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag *d) {
@@ -203,15 +226,48 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
     moac_cpu *c = calloc(1, sizeof *c);
     if (!c) abort();
     c->g = g;
-    double t0 = now();
-    if (build_init(&c->b, g, d)) {
-        moac_cpu_free(c);
-        return NULL;
-    }
-    c->stats.schedule_s = now() - t0;
     moac_build *b = &c->b;
+    double t0 = now();
+    char key[17], obj_path[1100], plan_path[1100];
+    graph_key(g, key);
+    snprintf(c->stats.jit.key, sizeof c->stats.jit.key, "%s", key);
+    if (o.no_cache) obj_path[0] = plan_path[0] = 0;
+    else {
+        moac_jit_cache_path(key, ".o", obj_path, sizeof obj_path);
+        moac_jit_cache_path(key, ".plan", plan_path, sizeof plan_path);
+    }
+    double t1 = now();
+    c->stats.jit.emit_s = t1 - t0;
+    /* A cache hit: the schedule and the object file, no LLVM IR at all. */
+    build_alloc(b, g);
+    if (*plan_path && !moac_plan_load(b, plan_path) && (c->jit = moac_jit_load_cached(key, moac_target_host()))) {
+        c->stats.jit.cache_hit = 1;
+        c->stats.jit.load_s = now() - t1;
+    } else {
+        build_free(b);
+        if (build_emit(b, g, d)) {
+            moac_cpu_free(c);
+            return NULL;
+        }
+        c->stats.schedule_s = now() - t1;
+        moac_plan_memory(b->slots, b->nslots, b->nsteps);
+        char err[4096];
+        c->jit = moac_jit_compile(b->cg, *obj_path ? key : NULL, &c->stats.jit, err, sizeof err);
+        moac_cg_free(b->cg); /* the LLVM module is gone; release its context now */
+        b->cg = NULL;
+        if (!c->jit) {
+            moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
+            moac_cpu_free(c);
+            return NULL;
+        }
+        moac_plan_save(b, plan_path);
+    }
     b->slots[MOAC_SLOT_PARAMS].ext = &c->params;
-    c->arena_bytes = moac_plan_memory(b->slots, b->nslots, b->nsteps);
+    size_t arena = 0;
+    for (int s = 0; s < b->nslots; s++)
+        if (!b->slots[s].external && b->slots[s].offset + (size_t)b->slots[s].bytes > arena)
+            arena = b->slots[s].offset + (size_t)b->slots[s].bytes;
+    c->arena_bytes = arena;
     c->arena = aligned_alloc(64, (c->arena_bytes + 63) / 64 * 64 + 64);
     if (!c->arena) {
         moac_diag_file_error(d, NULL, "out of memory: graph '%s' needs %.2f GiB of activations on the CPU backend",
@@ -219,18 +275,8 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
         moac_cpu_free(c);
         return NULL;
     }
-    char err[4096];
-    char flags[64];
-    snprintf(flags, sizeof flags, "threads=%d", o.threads);
-    if (o.no_cache) setenv("MOAC_CACHE", "0", 1);
-    c->jit = moac_jit_compile(b->cg, flags, &c->stats.jit, err, sizeof err);
-    if (!c->jit) {
-        moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
-        moac_cpu_free(c);
-        return NULL;
-    }
-    c->kernels = b->cg->kernels;
-    c->nkernels = b->cg->nkernels;
+    c->kernels = b->kernels;
+    c->nkernels = b->nkernels;
     c->fns = calloc((size_t)c->nkernels + 1, sizeof *c->fns);
     c->tables = calloc((size_t)c->nkernels + 1, sizeof *c->tables);
     if (!c->fns || !c->tables) abort();
@@ -244,17 +290,69 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
             return NULL;
         }
     }
-    int threads = o.threads > 0 ? o.threads : b->cg->target->threads;
+    int threads = o.threads > 0 ? o.threads : moac_target_host()->threads;
     c->pool = moac_pool_new(threads);
     c->stats.kernels = c->nkernels;
     c->stats.fused_nodes = b->fused;
     c->stats.fallback_nodes = b->fallbacks;
     c->stats.arena_bytes = c->arena_bytes;
+    const char *prof = getenv("MOAC_PROFILE");
+    if (prof && *prof && strcmp(prof, "0")) {
+        c->prof = calloc((size_t)b->nsteps + 1, sizeof *c->prof);
+        if (!c->prof) abort();
+    }
     return c;
+}
+
+static const char *step_label(const moac_cpu *c, int s, char *buf, size_t len) {
+    const moac_step *st = &c->b.steps[s];
+    if (st->kind == MOAC_STEP_FALLBACK)
+        snprintf(buf, len, "n%u_%s (reference kernel)", st->node->id, moac_op_info_get(st->node->op)->name);
+    else
+        snprintf(buf, len, "%s", c->kernels[st->kernel].name);
+    return buf;
+}
+
+/* MOAC_PROFILE=1: time per op kind (the kernel name without its n<id>_ prefix), per run, on stderr. */
+static void print_profile(const moac_cpu *c) {
+    int n = c->b.nsteps;
+    double total = 0;
+    for (int s = 0; s < n; s++) total += c->prof[s];
+    if (!c->runs || total <= 0) return;
+    fprintf(stderr, "profile of '%s': %.2f ms per run over %d runs, %d steps\n", c->g->name, 1e3 * total / c->runs,
+            c->runs, n);
+    enum { MAXK = 128 };
+    char names[MAXK][128];
+    double t[MAXK];
+    int count[MAXK], kinds = 0;
+    for (int s = 0; s < n; s++) {
+        char buf[128];
+        const char *label = step_label(c, s, buf, sizeof buf);
+        const char *u = strchr(label, '_');
+        const char *kind = u ? u + 1 : label;
+        int k = 0;
+        while (k < kinds && strcmp(names[k], kind)) k++;
+        if (k == kinds) {
+            if (kinds == MAXK) continue;
+            snprintf(names[k], sizeof names[k], "%s", kind);
+            t[k] = 0, count[k] = 0, kinds++;
+        }
+        t[k] += c->prof[s], count[k]++;
+    }
+    for (int shown = 0; shown < kinds; shown++) {
+        int best = -1;
+        for (int k = 0; k < kinds; k++)
+            if (count[k] >= 0 && (best < 0 || t[k] > t[best])) best = k;
+        fprintf(stderr, "  %-40s %4d kernels %9.3f ms %5.1f%%\n", names[best], count[best], 1e3 * t[best] / c->runs,
+                100 * t[best] / total);
+        count[best] = -1;
+    }
 }
 
 void moac_cpu_free(moac_cpu *c) {
     if (!c) return;
+    if (c->prof) print_profile(c);
+    free(c->prof);
     moac_pool_free(c->pool);
     if (c->tables)
         for (int k = 0; k < c->nkernels; k++) free(c->tables[k]);
@@ -262,7 +360,6 @@ void moac_cpu_free(moac_cpu *c) {
     free(c->fns);
     moac_jit_free(c->jit);
     free(c->arena);
-    /* cg owns the kernel list: build_free releases it. */
     build_free(&c->b);
     free(c);
 }
@@ -338,18 +435,21 @@ int moac_cpu_run(moac_cpu *c, const moac_interp_opts *opts, char *err, size_t er
     const moac_build *b = &c->b;
     for (int s = 0; s < b->nsteps; s++) {
         const moac_step *st = &b->steps[s];
+        double t0 = c->prof ? now() : 0;
         if (st->kind == MOAC_STEP_FALLBACK) {
             void *in[8];
             for (int a = 0; a < st->node->nargs; a++) in[a] = slot_ptr(c, b->slot_of[st->node->args[a]->id]);
             if (moac_fallback_run(st->node, in, slot_ptr(c, b->slot_of[st->node->id]), &o, err, errlen)) return -1;
-            continue;
+        } else {
+            const moac_kernel_desc *k = &c->kernels[st->kernel];
+            if (k->serial || k->cost < MOAC_PARALLEL_MIN_COST)
+                c->fns[st->kernel](c->tables[st->kernel], 0, k->items);
+            else
+                moac_pool_run(c->pool, c->fns[st->kernel], c->tables[st->kernel], k->items);
         }
-        const moac_kernel_desc *k = &c->kernels[st->kernel];
-        if (k->serial || k->cost < MOAC_PARALLEL_MIN_COST)
-            c->fns[st->kernel](c->tables[st->kernel], 0, k->items);
-        else
-            moac_pool_run(c->pool, c->fns[st->kernel], c->tables[st->kernel], k->items);
+        if (c->prof) c->prof[s] += now() - t0;
     }
+    c->runs++;
     return 0;
 }
 
@@ -362,7 +462,7 @@ moac_cpu_stats moac_cpu_get_stats(const moac_cpu *c) { return c->stats; }
 
 char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d) {
     moac_build b;
-    if (build_init(&b, g, d)) {
+    if (build_emit(&b, g, d)) {
         build_free(&b);
         return NULL;
     }

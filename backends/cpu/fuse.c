@@ -13,9 +13,10 @@
 
 #include "backends/cpu/internal.h"
 
-int moac_fuse_op(moac_op op) {
-    if (moac_op_info_get(op)->flags & MOAC_OPF_ELEMENTWISE) return 1;
-    switch (op) {
+int moac_fuse_node(const moac_node *n) {
+    /* The fused kernels compute in f32; i32 values only move (layout ops, constants). */
+    if (moac_op_info_get(n->op)->flags & MOAC_OPF_ELEMENTWISE) return n->type.dtype == MOAC_F32;
+    switch (n->op) {
     case MOAC_OP_RESHAPE:
     case MOAC_OP_TRANSPOSE:
     case MOAC_OP_SLICE:

@@ -32,7 +32,9 @@ typedef struct moac_step {
 
 typedef struct moac_build {
     const moac_graph *g;
-    moac_cg *cg;
+    moac_cg *cg;              /* while emitting; NULL when the plan came from the cache */
+    moac_kernel_desc *kernels;/* the emitted kernels (owned copy), in execution order */
+    int nkernels;
     int *slot_of;             /* per node id: its value's slot, -1 when inlined into a consumer */
     int *inlined;             /* per node id: computed inside its consumer's fused kernel */
     int *uses;                /* per node id: number of uses */
@@ -46,8 +48,8 @@ typedef struct moac_build {
 int moac_build_slot(moac_build *b, int64_t bytes, const moac_node *n);
 /* Emits the fused elementwise/layout kernel computing `root` (fuse.c). */
 int moac_fuse_emit(moac_build *b, const moac_node *root);
-/* Whether op can be computed inside a fused elementwise kernel (fuse.c). */
-int moac_fuse_op(moac_op op);
+/* Whether n can be computed inside a fused elementwise kernel (fuse.c). */
+int moac_fuse_node(const moac_node *n);
 /* Leaves (materialised values) the fused kernel of root reads, deduplicated; returns the count. */
 int moac_fuse_leaves(const moac_build *b, const moac_node *root, int *slots, int max);
 /* Philox4x32-10 uniform draw in IR, identical to moac_rng_uniform's keep test (cg_rng.c). */
@@ -55,6 +57,12 @@ LLVMValueRef moac_cg_dropout_keep(moac_cg *cg, LLVMValueRef seed, LLVMValueRef s
 
 /* Memory plan (plan.c): assigns every non-external slot an arena offset; returns arena bytes. */
 size_t moac_plan_memory(moac_slot *slots, int nslots, int nsteps);
+
+/* The schedule and memory plan as a cache file next to the compiled object (plan_cache.c), so a
+ * cache hit needs no emission at all. Load returns -1 (nothing changed) when the file is absent,
+ * damaged, or not for this graph. */
+void moac_plan_save(const moac_build *b, const char *path);
+int moac_plan_load(moac_build *b, const char *path);
 
 /* The reference-kernel path for ops without an emitter (fallback.c). */
 int moac_fallback_run(const moac_node *n, void *const *in, void *out, const moac_interp_opts *o, char *err,

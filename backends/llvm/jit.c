@@ -60,7 +60,7 @@ const char *moac_jit_cache_dir(void) {
 
 /* mkdir -p for the cache directory; failure just means no cache. */
 static int make_dirs(const char *path) {
-    char tmp[1024];
+    char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
@@ -122,11 +122,11 @@ static moac_jit *load_object(LLVMMemoryBufferRef obj, const moac_target *t, char
     return j;
 }
 
-/* The cached object for key, checked to be a plausible ELF file; NULL if absent or damaged. */
+/* The cached object, checked to be a plausible ELF file; NULL if absent or damaged. */
 static LLVMMemoryBufferRef cache_read(const char *path) {
     LLVMMemoryBufferRef buf = NULL;
     char *msg = NULL;
-    if (access(path, R_OK)) return NULL;
+    if (!*path || access(path, R_OK)) return NULL;
     if (LLVMCreateMemoryBufferWithContentsOfFile(path, &buf, &msg)) {
         LLVMDisposeMessage(msg);
         return NULL;
@@ -140,59 +140,85 @@ static LLVMMemoryBufferRef cache_read(const char *path) {
     return buf;
 }
 
-/* Written to a temporary name and renamed, so readers never see half a file. */
-static void cache_write(const char *dir, const char *path, LLVMMemoryBufferRef obj) {
+void moac_jit_cache_store(const char *path, const void *bytes, size_t len) {
+    if (!*path) return;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
     if (make_dirs(dir)) return;
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) return;
-    size_t n = LLVMGetBufferSize(obj);
-    int ok = fwrite(LLVMGetBufferStart(obj), 1, n, f) == n;
+    int ok = fwrite(bytes, 1, len, f) == len;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path)) remove(tmp);
 }
 
-moac_jit *moac_jit_compile(moac_cg *cg, const char *flags, moac_jit_stats *stats, char *err, size_t errlen) {
-    moac_jit_stats st = {0};
-    double t0 = now();
-    char *text = LLVMPrintModuleToString(cg->mod);
-    uint64_t h = 14695981039346656037ull;
-    h = fnv(h, text, strlen(text));
-    LLVMDisposeMessage(text);
-    const char *tk = moac_target_key(cg->target);
-    h = fnv(h, tk, strlen(tk));
-    if (flags) h = fnv(h, flags, strlen(flags));
-    h = fnv(h, MOAC_VERSION_STRING "|" MOAC_LLVM_VERSION, strlen(MOAC_VERSION_STRING "|" MOAC_LLVM_VERSION));
-    snprintf(st.key, sizeof st.key, "%016llx", (unsigned long long)h);
-    double t1 = now();
-    st.emit_s = t1 - t0;
-
+const char *moac_jit_cache_path(const char *key, const char *ext, char *buf, size_t len) {
     const char *dir = moac_jit_cache_dir();
-    char path[1100] = "";
-    if (*dir) snprintf(path, sizeof path, "%s/%s.o", dir, st.key);
-    LLVMMemoryBufferRef obj = *path ? cache_read(path) : NULL;
-    if (obj) {
-        st.cache_hit = 1;
-    } else {
-        LLVMTargetMachineRef tm = moac_target_machine(cg->target, err, errlen);
-        if (!tm) return NULL;
-        char *msg = NULL;
-        int bad = optimise(cg->mod, tm, err, errlen) ||
-                  LLVMTargetMachineEmitToMemoryBuffer(tm, cg->mod, LLVMObjectFile, &msg, &obj);
-        if (bad && msg) snprintf(err, errlen, "LLVM code generation failed: %s", msg);
-        LLVMDisposeMessage(msg);
-        LLVMDisposeTargetMachine(tm);
-        if (bad) return NULL;
-        if (*path) cache_write(dir, path, obj);
+    if (!*dir || !key) {
+        if (len) buf[0] = 0;
+        return buf;
     }
+    snprintf(buf, len, "%s/%s%s", dir, key, ext);
+    return buf;
+}
+
+void moac_jit_key(const char *material, size_t len, const moac_target *t, const char *flags, char key[17]) {
+    uint64_t h = 14695981039346656037ull;
+    h = fnv(h, material, len);
+    const char *tk = moac_target_key(t);
+    h = fnv(h, tk, strlen(tk) + 1);
+    if (flags) h = fnv(h, flags, strlen(flags) + 1);
+    const char *v = MOAC_VERSION_STRING "|" MOAC_LLVM_VERSION;
+    h = fnv(h, v, strlen(v) + 1);
+    /* The compiler itself: a rebuilt moac (new emitters) must not reuse an old one's code. */
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    struct stat st;
+    if (n > 0) {
+        exe[n] = 0;
+        h = fnv(h, exe, (size_t)n);
+        if (!stat(exe, &st)) {
+            long long id[3] = {(long long)st.st_size, (long long)st.st_mtim.tv_sec, (long long)st.st_mtim.tv_nsec};
+            h = fnv(h, (const char *)id, sizeof id);
+        }
+    }
+    snprintf(key, 17, "%016llx", (unsigned long long)h);
+}
+
+moac_jit *moac_jit_load_cached(const char *key, const moac_target *t) {
+    char path[1100];
+    LLVMMemoryBufferRef obj = cache_read(moac_jit_cache_path(key, ".o", path, sizeof path));
+    if (!obj) return NULL;
+    char err[512];
+    return load_object(obj, t, err, sizeof err);
+}
+
+moac_jit *moac_jit_compile(moac_cg *cg, const char *key, moac_jit_stats *stats, char *err, size_t errlen) {
+    moac_jit_stats st = stats ? *stats : (moac_jit_stats){0};
+    double t1 = now();
+    LLVMTargetMachineRef tm = moac_target_machine(cg->target, err, errlen);
+    if (!tm) return NULL;
+    char *msg = NULL;
+    LLVMMemoryBufferRef obj = NULL;
+    int bad = optimise(cg->mod, tm, err, errlen) ||
+              LLVMTargetMachineEmitToMemoryBuffer(tm, cg->mod, LLVMObjectFile, &msg, &obj);
+    if (bad && msg) snprintf(err, errlen, "LLVM code generation failed: %s", msg);
+    LLVMDisposeMessage(msg);
+    LLVMDisposeTargetMachine(tm);
     LLVMDisposeModule(cg->mod);
     cg->mod = NULL;
+    if (bad) return NULL;
+    char path[1100];
+    moac_jit_cache_store(moac_jit_cache_path(key, ".o", path, sizeof path), LLVMGetBufferStart(obj),
+                         LLVMGetBufferSize(obj));
     double t2 = now();
-    st.compile_s = st.cache_hit ? 0 : t2 - t1;
+    st.compile_s = t2 - t1;
     moac_jit *j = load_object(obj, cg->target, err, errlen);
     if (!j) return NULL;
-    /* Force materialisation now, so load time is measured here and not in the first step. */
     st.load_s = now() - t2;
     if (stats) *stats = st;
     return j;

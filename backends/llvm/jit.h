@@ -2,11 +2,13 @@
  * target's TargetMachine (CPU name and features, so AVX-512 is used where the host has it), an
  * object file in memory, ORC LLJIT to link and load it.
  *
- * The compile cache: the object file is stored under the cache directory keyed by a hash of the
- * unoptimised module text, the target and the flags (which is everything that determines it), so
- * a second run of the same spec skips optimisation and code generation entirely.
- * Directory: $MOAC_CACHE_DIR, else $XDG_CACHE_HOME/moac, else ~/.cache/moac; MOAC_CACHE=0 turns
- * it off. A damaged cache entry is recompiled and replaced, never trusted. */
+ * The compile cache: the object file is stored under the cache directory by a key the caller
+ * computes with moac_jit_key from everything that determines the code — the IR graph's text, the
+ * target, the flags and the identity of the moac executable itself (so a rebuilt compiler never
+ * reuses an older one's code) — so a second run of the same spec skips emission, optimisation and
+ * code generation entirely. Directory: $MOAC_CACHE_DIR, else $XDG_CACHE_HOME/moac, else
+ * ~/.cache/moac; MOAC_CACHE=0 turns it off. Entries are written atomically; a damaged entry is
+ * recompiled and replaced, never trusted. */
 #ifndef MOAC_LLVM_JIT_H
 #define MOAC_LLVM_JIT_H
 #include <stddef.h>
@@ -16,16 +18,25 @@
 typedef struct moac_jit moac_jit;
 
 typedef struct moac_jit_stats {
-    double emit_s;     /* time to print and hash the module (the cache key) */
+    double emit_s;     /* time to compute the cache key */
     double compile_s;  /* optimisation + code generation (0 on a cache hit) */
     double load_s;     /* linking the object into the JIT */
     int cache_hit;
     char key[17];      /* 64-bit hash in hex */
 } moac_jit_stats;
 
-/* Compiles cg's module (which it consumes: cg->mod is NULL afterwards) and loads it. NULL with a
- * message in err on failure. stats may be NULL. */
-moac_jit *moac_jit_compile(moac_cg *cg, const char *flags, moac_jit_stats *stats, char *err, size_t errlen);
+/* The cache key (16 hex digits) of `material` (e.g. the IR text) for target t and flags. */
+void moac_jit_key(const char *material, size_t len, const moac_target *t, const char *flags, char key[17]);
+/* The path of cache entry key + ext (".o", ".plan"), or "" when the cache is off. */
+const char *moac_jit_cache_path(const char *key, const char *ext, char *buf, size_t len);
+/* Loads the cached object of key, or NULL when there is none (or it is damaged). */
+moac_jit *moac_jit_load_cached(const char *key, const moac_target *t);
+/* Compiles cg's module (which it consumes: cg->mod is NULL afterwards), stores the object under
+ * key (if not NULL) and loads it. NULL with a message in err on failure. stats may be NULL. */
+moac_jit *moac_jit_compile(moac_cg *cg, const char *key, moac_jit_stats *stats, char *err, size_t errlen);
+/* Writes bytes to a cache file atomically (temporary name, then rename); failures are ignored
+ * (no cache is not an error). */
+void moac_jit_cache_store(const char *path, const void *bytes, size_t len);
 /* The address of function `name`, or NULL. */
 void *moac_jit_lookup(moac_jit *j, const char *name);
 void moac_jit_free(moac_jit *j);

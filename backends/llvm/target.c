@@ -58,6 +58,6 @@ LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t
 
 const char *moac_target_key(const moac_target *t) {
     static __thread char key[1300];
-    snprintf(key, sizeof key, "%s|%s|%s|%d", t->triple, t->cpu, t->features, t->threads);
+    snprintf(key, sizeof key, "%s|%s|%s", t->triple, t->cpu, t->features); /* code does not depend on threads */
     return key;
 }
