@@ -100,15 +100,163 @@ static void touch(moac_slot *s, int step) {
     if (step > s->last) s->last = step;
 }
 
+static void record_kernels(moac_build *b, int before, const moac_node *n) {
+    moac_cg *cg = b->cg;
+    for (int k = before; k < cg->nkernels; k++) {
+        if (cg->kernels[k].node < 0) cg->kernels[k].node = (int)n->id;
+        add_step(b, (moac_step){.kind = MOAC_STEP_KERNEL, .kernel = k});
+    }
+}
+
+/* The three attention_grad nodes (which = 0, 1, 2) of one attention: same operands and attributes.
+ * Returns how many were found (their nodes in sib[which]). */
+static int attention_siblings(const moac_build *b, const moac_node *n, const moac_node *sib[3]) {
+    sib[0] = sib[1] = sib[2] = NULL;
+    int found = 0;
+    for (size_t i = n->id; i < b->g->count; i++) {
+        const moac_node *m = b->g->nodes[i];
+        if (m->op != MOAC_OP_ATTENTION_GRAD || m->i[0] != n->i[0] || m->f[0] != n->f[0]) continue;
+        int same = 1;
+        for (int a = 0; a < 4; a++) same &= m->args[a] == n->args[a];
+        if (!same || m->i[1] < 0 || m->i[1] > 2 || sib[m->i[1]] || b->inlined[i]) continue;
+        sib[m->i[1]] = m;
+        found++;
+    }
+    return found;
+}
+
+/* Identical nodes (same op, attributes, types, and the same operand-sharing pattern) get
+ * identical kernels: the first one's code is reused with the operands swapped, so the 12 layers
+ * of a model compile each kernel once. */
+typedef struct emitted {
+    char *sig;
+    int k0, k1;          /* its kernels */
+    int s0, s1;          /* scratch slots its emitter asked for */
+    int slots[8];        /* outs then ins, as the signature lists them */
+    int nslots;
+} emitted;
+
+static char *signature(const moac_build *b, const moac_node *n, int joint) {
+    moac_strbuf sb;
+    moac_strbuf_init(&sb);
+    moac_strbuf_printf(&sb, "%s%s|", joint ? "joint:" : "", moac_op_info_get(n->op)->name);
+    for (int k = 0; k < MOAC_MAX_INT_ATTRS; k++) moac_strbuf_printf(&sb, "%lld,", (long long)n->i[k]);
+    for (int k = 0; k < MOAC_MAX_FLOAT_ATTRS; k++) moac_strbuf_printf(&sb, "%a,", n->f[k]);
+    for (int k = 0; k < n->nl; k++) moac_strbuf_printf(&sb, "%lld;", (long long)n->l[k]);
+    moac_type_print(&sb, &n->type);
+    for (int a = 0; a < n->nargs; a++) {
+        moac_strbuf_printf(&sb, "|");
+        moac_type_print(&sb, &n->args[a]->type);
+        for (int e = 0; e < a; e++)
+            if (b->slot_of[n->args[e]->id] == b->slot_of[n->args[a]->id]) moac_strbuf_printf(&sb, "=%d", e);
+    }
+    char *out = strdup(moac_strbuf_cstr(&sb));
+    moac_strbuf_free(&sb);
+    if (!out) abort();
+    return out;
+}
+
+static int reuse(moac_build *b, const emitted *e, const int *slots, const moac_node *n) {
+    moac_cg *cg = b->cg;
+    int scratch[MOAC_KERNEL_MAX_SLOTS], nscratch = e->s1 - e->s0;
+    if (nscratch > MOAC_KERNEL_MAX_SLOTS) return -1;
+    for (int j = 0; j < nscratch; j++) scratch[j] = moac_build_slot(b, b->slots[e->s0 + j].bytes, NULL);
+    int before = cg->nkernels;
+    for (int k = e->k0; k < e->k1; k++) {
+        moac_kernel_desc copy = cg->kernels[k];
+        for (int j = 0; j < copy.nslots; j++) {
+            int s = copy.slots[j], mapped = -1;
+            if (s == MOAC_SLOT_PARAMS) mapped = s;
+            for (int t = 0; t < e->nslots && mapped < 0; t++)
+                if (e->slots[t] == s) mapped = slots[t];
+            if (mapped < 0 && s >= e->s0 && s < e->s1) mapped = scratch[s - e->s0];
+            if (mapped < 0) abort(); /* a kernel read a slot its node does not own: an emitter bug */
+            copy.slots[j] = mapped;
+        }
+        copy.node = (int)n->id;
+        moac_cg_kernel_alias(cg, &copy);
+    }
+    record_kernels(b, before, n);
+    return 0;
+}
+
+/* Emits n (and, for attention gradients, its siblings) with its emitter, or reuses an identical
+ * node's kernels. Returns 0, 1 when n has no emitter for this configuration (run it on the
+ * reference kernel), -1 on an internal error. */
+static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
+    moac_cg *cg = b->cg;
+    const moac_node *sib[3];
+    int joint = n->op == MOAC_OP_ATTENTION_GRAD && attention_siblings(b, n, sib) == 3;
+    moac_emit_fn fn = joint ? moac_emit_attention_grads : moac_cpu_emitter(n->op);
+    if (!fn) return 1;
+    moac_emit_ctx e = {.cg = cg, .node = n, .out = b->slot_of[n->id], .outs = {-1, -1, -1}};
+    int slots[8], nslots = 0;
+    if (joint) {
+        for (int w = 0; w < 3; w++) {
+            int s = b->slot_of[sib[w]->id];
+            if (s < 0) s = b->slot_of[sib[w]->id] = moac_build_slot(b, value_bytes(sib[w]), sib[w]);
+            e.outs[w] = slots[nslots++] = s;
+        }
+        e.out = e.outs[n->i[1]];
+    } else {
+        slots[nslots++] = e.out;
+    }
+    for (int a = 0; a < n->nargs; a++) e.in[a] = slots[nslots++] = b->slot_of[n->args[a]->id];
+    char *sig = signature(b, n, joint);
+    for (int i = 0; i < b->nemitted; i++) {
+        emitted *prev = &((emitted *)b->emitted)[i];
+        if (strcmp(prev->sig, sig) || prev->nslots != nslots) continue;
+        if (reuse(b, prev, slots, n)) break;
+        free(sig);
+        return 0;
+    }
+    snprintf(e.prefix, sizeof e.prefix, "n%u", n->id);
+    int before = cg->nkernels, slots_before = b->nslots;
+    int rc = fn(&e);
+    if (rc && joint && cg->nkernels == before) { /* the three separate emitters then */
+        for (int w = 0; w < 3; w++)
+            if (sib[w] != n) b->slot_of[sib[w]->id] = -1;
+        free(sig);
+        joint = 0;
+        fn = moac_cpu_emitter(n->op);
+        e.outs[0] = e.outs[1] = e.outs[2] = -1;
+        nslots = 0;
+        slots[nslots++] = e.out;
+        for (int a = 0; a < n->nargs; a++) slots[nslots++] = e.in[a];
+        sig = signature(b, n, 0);
+        rc = fn(&e);
+    }
+    if (rc && cg->nkernels != before) {
+        moac_diag_file_error(d, NULL, "internal error: the %s emitter failed after emitting kernels",
+                             moac_op_info_get(n->op)->name);
+        free(sig);
+        return -1;
+    }
+    if (rc) {
+        free(sig);
+        return 1;
+    }
+    record_kernels(b, before, n);
+    if (b->nemitted == b->capemitted) {
+        b->capemitted = b->capemitted ? 2 * b->capemitted : 64;
+        b->emitted = realloc(b->emitted, (size_t)b->capemitted * sizeof(emitted));
+        if (!b->emitted) abort();
+    }
+    emitted *rec = &((emitted *)b->emitted)[b->nemitted++];
+    *rec = (emitted){.sig = sig, .k0 = before, .k1 = cg->nkernels, .s0 = slots_before, .s1 = b->nslots, .nslots = nslots};
+    memcpy(rec->slots, slots, sizeof slots);
+    return 0;
+}
+
 static int schedule(moac_build *b, moac_diag *d) {
     const moac_graph *g = b->g;
     moac_cg *cg = b->cg;
     int params = moac_build_slot(b, sizeof(moac_run_params), NULL);
     b->slots[params].external = 1;
     decide_inlining(b);
+    for (size_t i = 0; i < g->count; i++) b->slot_of[i] = -1;
     for (size_t i = 0; i < g->count; i++) {
         const moac_node *n = g->nodes[i];
-        b->slot_of[i] = -1;
         if (b->inlined[i]) {
             b->fused++;
             continue;
@@ -130,35 +278,23 @@ static int schedule(moac_build *b, moac_diag *d) {
             b->slot_of[i] = b->slot_of[n->args[0]->id];
             continue;
         }
-        int out = b->slot_of[i] = moac_build_slot(b, value_bytes(n), n);
-        int before = cg->nkernels;
-        int rc = -1;
+        if (b->slot_of[i] >= 0) continue; /* computed with a sibling (attention gradients) */
+        b->slot_of[i] = moac_build_slot(b, value_bytes(n), n);
         if (moac_fuse_node(n)) {
+            int before = cg->nkernels;
             if (moac_fuse_emit(b, n)) { /* its inlined operands have no buffers to fall back on */
                 moac_diag_file_error(d, NULL, "internal error: cannot fuse %%%u (%s) in graph '%s' (more than %d operands)",
                                      n->id, moac_op_info_get(n->op)->name, g->name, MOAC_KERNEL_MAX_SLOTS - 2);
                 return -1;
             }
-            rc = 0;
-        } else if (moac_cpu_emitter(n->op)) {
-            moac_emit_ctx e = {.cg = cg, .node = n, .out = out};
-            for (int a = 0; a < n->nargs; a++) e.in[a] = b->slot_of[n->args[a]->id];
-            snprintf(e.prefix, sizeof e.prefix, "n%u", n->id);
-            rc = moac_cpu_emitter(n->op)(&e);
-            if (rc && cg->nkernels != before) {
-                moac_diag_file_error(d, NULL, "internal error: the %s emitter failed after emitting kernels",
-                                     moac_op_info_get(n->op)->name);
-                return -1;
-            }
-        }
-        if (rc) {
-            add_step(b, (moac_step){.kind = MOAC_STEP_FALLBACK, .node = n});
-            b->fallbacks++;
+            record_kernels(b, before, n);
             continue;
         }
-        for (int k = before; k < cg->nkernels; k++) {
-            if (cg->kernels[k].node < 0) cg->kernels[k].node = (int)n->id;
-            add_step(b, (moac_step){.kind = MOAC_STEP_KERNEL, .kernel = k});
+        int rc = emit_node(b, n, d);
+        if (rc < 0) return -1;
+        if (rc > 0) {
+            add_step(b, (moac_step){.kind = MOAC_STEP_FALLBACK, .node = n});
+            b->fallbacks++;
         }
     }
     /* Lifetimes, in steps. */
@@ -184,6 +320,8 @@ static void build_free(moac_build *b) {
     free(b->inlined);
     free(b->uses);
     free(b->kernels);
+    for (int i = 0; i < b->nemitted; i++) free(((emitted *)b->emitted)[i].sig);
+    free(b->emitted);
     moac_cg_free(b->cg);
 }
 

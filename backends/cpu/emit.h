@@ -26,6 +26,7 @@ typedef struct moac_emit_ctx {
     moac_cg *cg;
     const moac_node *node;
     int out;          /* slot of the result */
+    int outs[3];      /* multi-output emitters (attention_grads): slots of each result */
     int in[4];        /* slot of each operand (node->nargs of them) */
     char prefix[32];  /* unique kernel-name prefix for this node */
 } moac_emit_ctx;
@@ -35,6 +36,9 @@ typedef int (*moac_emit_fn)(const moac_emit_ctx *e);
 #define E(op, fn) int fn(const moac_emit_ctx *e);
 #include "backends/cpu/emitters.def"
 #undef E
+
+/* Multi-output emitters (called by the scheduler). */
+int moac_emit_attention_grads(const moac_emit_ctx *e);
 
 /* The emitter of op, or NULL when the op has none (fused by the scheduler, or reference-only). */
 moac_emit_fn moac_cpu_emitter(moac_op op);

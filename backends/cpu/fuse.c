@@ -254,7 +254,11 @@ int moac_fuse_emit(moac_build *b, const moac_node *root) {
     slots[1] = MOAC_SLOT_PARAMS;
     memcpy(slots + 2, leaves, (size_t)nleaves * sizeof *leaves);
 
-    const moac_type *t = &root->type;
+    /* A reshape keeps the row-major order: iterate over the shape it reshapes instead (a
+     * transpose under it then keeps its inner dimension, and its reads stay contiguous). */
+    const moac_node *top = root;
+    while (top->op == MOAC_OP_RESHAPE && !is_leaf(b, top->args[0])) top = top->args[0];
+    const moac_type *t = &top->type;
     int64_t numel = moac_type_numel(t);
     int64_t inner = t->rank ? t->dims[t->rank - 1] : 1;
     int64_t rows = inner ? numel / inner : 0;
@@ -293,7 +297,7 @@ int moac_fuse_emit(moac_build *b, const moac_node *root) {
     ix x = rowix;
     if (t->rank) x.dim[t->rank - 1] = col.iv;
     x.lin = moac_cg_add(cg, moac_cg_mulc(cg, row, inner), col.iv);
-    LLVMValueRef v = compute(&f, root, &x);
+    LLVMValueRef v = compute(&f, top, &x);
     if (!v) return -1;
     moac_cg_store(cg, v, out, x.lin);
     moac_cg_end(cg, &col);

@@ -43,6 +43,8 @@ typedef struct moac_build {
     moac_step *steps;
     int nsteps, capsteps;
     int fused, fallbacks;
+    void *emitted;            /* what each emitted node's kernels were, for reuse (cpu.c) */
+    int nemitted, capemitted;
 } moac_build;
 
 int moac_build_slot(moac_build *b, int64_t bytes, const moac_node *n);

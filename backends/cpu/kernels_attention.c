@@ -29,7 +29,7 @@
 /* MAX_DIM bounds the stack tiles (3 of MAX_DIM x W floats): larger heads use the reference. */
 enum { MAX_W = 16, MAX_DIM = 512, ACCUM_UNROLL = 4 };
 
-typedef enum mode { M_FWD, M_STATS_L, M_STATS_LD, M_DQ, M_DK, M_DV } mode;
+typedef enum mode { M_FWD, M_STATS_L, M_STATS_LD, M_DQ, M_DK, M_DV, M_JOINT } mode;
 
 typedef struct ax {
     moac_cg *cg;
@@ -47,6 +47,10 @@ typedef struct ax {
     LLVMValueRef i0, j0;  /* the current query block (forward, dq) or key block (dk, dv) */
     /* Tiles and softmax state. */
     LLVMValueRef XT, YT, AT, mvar, lvar, lse, dd;
+    /* The joint gradient kernel: results, dv tile, this query head's dqT (stride Tp) and the
+     * current key block's static key count. */
+    LLVMValueRef dq, dk, dv, BT, dqt;
+    int nk;
 } ax;
 
 /* ---- Small IR helpers. ---- */
@@ -175,9 +179,10 @@ static void tile_load_T(ax *a, LLVMValueRef t, int64_t n, LLVMValueRef src, LLVM
     moac_cg_end(cg, &r);
 }
 
-/* dst[row0 + r*n + d] = t[d][r] * f[r] * mul for r < nrows (f a vector, or NULL for 1). */
-static void tile_store_T(ax *a, LLVMValueRef t, int64_t n, LLVMValueRef dst, LLVMValueRef row0, LLVMValueRef nrows,
-                         LLVMValueRef f, double mul) {
+/* dst[row0 + r*n + d] = t[d][r] * f[r] * mul for r < nrows (f a vector, or NULL for 1), where
+ * vector t[d] lies at t + d*ts (ts = W for a stack tile). */
+static void tile_store_T_ts(ax *a, LLVMValueRef t, int64_t ts, int64_t n, LLVMValueRef dst, LLVMValueRef row0,
+                            LLVMValueRef nrows, LLVMValueRef f, double mul) {
     moac_cg *cg = a->cg;
     LLVMValueRef fm = f ? f : vconst(a, 1.0);
     if (mul != 1.0) fm = LLVMBuildFMul(cg->b, fm, vconst(a, mul), "");
@@ -186,8 +191,7 @@ static void tile_store_T(ax *a, LLVMValueRef t, int64_t n, LLVMValueRef dst, LLV
     row_masks(a, nrows, m);
     moac_loop c = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, full), a->W);
     for (int d = 0; d < a->W; d++)
-        v[d] = LLVMBuildFMul(cg->b, moac_cg_load(cg, a->V, t, moac_cg_mulc(cg, moac_cg_addc(cg, c.iv, d), a->W)), fm,
-                             "");
+        v[d] = LLVMBuildFMul(cg->b, moac_cg_load(cg, a->V, t, moac_cg_mulc(cg, moac_cg_addc(cg, c.iv, d), ts)), fm, "");
     transpose(a, v);
     for (int r = 0; r < a->W; r++)
         masked_mem(a, moac_cg_gep(cg, cg->f32, dst, moac_cg_add(cg, row0, moac_cg_addc(cg, c.iv, r * n))), m[r], v[r]);
@@ -197,23 +201,28 @@ static void tile_store_T(ax *a, LLVMValueRef t, int64_t n, LLVMValueRef dst, LLV
     LLVMValueRef fr = LLVMBuildExtractElement(cg->b, fm, r.iv, "");
     LLVMValueRef base = moac_cg_add(cg, row0, moac_cg_mulc(cg, r.iv, n));
     moac_loop d = moac_cg_for(cg, &a->k, moac_cg_i64(cg, full), moac_cg_i64(cg, n), 1);
-    LLVMValueRef x = moac_cg_load(cg, cg->f32, t, moac_cg_add(cg, moac_cg_mulc(cg, d.iv, a->W), r.iv));
+    LLVMValueRef x = moac_cg_load(cg, cg->f32, t, moac_cg_add(cg, moac_cg_mulc(cg, d.iv, ts), r.iv));
     moac_cg_store(cg, LLVMBuildFMul(cg->b, x, fr, ""), dst, moac_cg_add(cg, base, d.iv));
     moac_cg_end(cg, &d);
     moac_cg_end(cg, &r);
 }
 
+static void tile_store_T(ax *a, LLVMValueRef t, int64_t n, LLVMValueRef dst, LLVMValueRef row0, LLVMValueRef nrows,
+                         LLVMValueRef f, double mul) {
+    tile_store_T_ts(a, t, a->W, n, dst, row0, nrows, f, mul);
+}
+
 /* s[r] = sum_d t[d] * y[row0 + r*n + d] for r < R (R static). */
 static void tile_dots(ax *a, LLVMValueRef t, int64_t n, LLVMValueRef y, LLVMValueRef row0, int R, LLVMValueRef *s) {
     moac_cg *cg = a->cg;
-    LLVMValueRef acc[MAX_W], rows[MAX_W];
+    LLVMValueRef acc[MAX_W];
     for (int r = 0; r < R; r++) acc[r] = moac_cg_var(cg, &a->k, a->V, LLVMConstNull(a->V));
     moac_loop d = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, n), 1);
     LLVMValueRef tv = moac_cg_load(cg, a->V, t, moac_cg_mulc(cg, d.iv, a->W));
     LLVMValueRef base = moac_cg_add(cg, row0, d.iv);
     for (int r = 0; r < R; r++) {
-        rows[r] = moac_cg_splat(cg, moac_cg_load(cg, cg->f32, y, moac_cg_addc(cg, base, r * n)), a->W);
-        moac_cg_set(cg, acc[r], moac_cg_fma(cg, tv, rows[r], moac_cg_get(cg, a->V, acc[r])));
+        LLVMValueRef yr = moac_cg_splat(cg, moac_cg_load(cg, cg->f32, y, moac_cg_addc(cg, base, r * n)), a->W);
+        moac_cg_set(cg, acc[r], moac_cg_fma(cg, tv, yr, moac_cg_get(cg, a->V, acc[r])));
     }
     moac_cg_end(cg, &d);
     for (int r = 0; r < R; r++) s[r] = moac_cg_get(cg, a->V, acc[r]);
@@ -221,15 +230,15 @@ static void tile_dots(ax *a, LLVMValueRef t, int64_t n, LLVMValueRef y, LLVMValu
 
 /* t[d] = t[d] * alpha + sum_r c[r] * z[row0 + r*n + d] for d in [d0, d1), U values of d per
  * step: U independent FMA chains, as one chain of R dependent FMAs would run at the FMA latency
- * rather than its throughput. */
-static void accum_steps(ax *a, LLVMValueRef t, int64_t n, int64_t d0, int64_t d1, int U, LLVMValueRef alpha,
-                        LLVMValueRef z, LLVMValueRef row0, int R, const LLVMValueRef *c) {
+ * rather than its throughput. Vector t[d] lies at t + d*ts (ts = W for a stack tile). */
+static void accum_steps(ax *a, LLVMValueRef t, int64_t ts, int64_t n, int64_t d0, int64_t d1, int U,
+                        LLVMValueRef alpha, LLVMValueRef z, LLVMValueRef row0, int R, const LLVMValueRef *c) {
     moac_cg *cg = a->cg;
     if (d1 <= d0) return;
     LLVMValueRef at[ACCUM_UNROLL], acc[ACCUM_UNROLL];
     moac_loop d = moac_cg_for(cg, &a->k, moac_cg_i64(cg, d0), moac_cg_i64(cg, d1), U);
     for (int u = 0; u < U; u++) {
-        at[u] = moac_cg_mulc(cg, moac_cg_addc(cg, d.iv, u), a->W);
+        at[u] = moac_cg_mulc(cg, moac_cg_addc(cg, d.iv, u), ts);
         acc[u] = moac_cg_load(cg, a->V, t, at[u]);
         if (alpha) acc[u] = LLVMBuildFMul(cg->b, acc[u], alpha, "");
     }
@@ -243,11 +252,16 @@ static void accum_steps(ax *a, LLVMValueRef t, int64_t n, int64_t d0, int64_t d1
     moac_cg_end(cg, &d);
 }
 
+static void tile_accum_ts(ax *a, LLVMValueRef t, int64_t ts, int64_t n, LLVMValueRef alpha, LLVMValueRef z,
+                          LLVMValueRef row0, int R, const LLVMValueRef *c) {
+    int64_t main = n / ACCUM_UNROLL * ACCUM_UNROLL;
+    accum_steps(a, t, ts, n, 0, main, ACCUM_UNROLL, alpha, z, row0, R, c);
+    accum_steps(a, t, ts, n, main, n, 1, alpha, z, row0, R, c);
+}
+
 static void tile_accum(ax *a, LLVMValueRef t, int64_t n, LLVMValueRef alpha, LLVMValueRef z, LLVMValueRef row0, int R,
                        const LLVMValueRef *c) {
-    int64_t main = n / ACCUM_UNROLL * ACCUM_UNROLL;
-    accum_steps(a, t, n, 0, main, ACCUM_UNROLL, alpha, z, row0, R, c);
-    accum_steps(a, t, n, main, n, 1, alpha, z, row0, R, c);
+    tile_accum_ts(a, t, a->W, n, alpha, z, row0, R, c);
 }
 
 /* ---- Blocks: W lanes (rows of the tile) against R rows read in place. ----
@@ -590,5 +604,133 @@ int moac_emit_attention_grad(const moac_emit_ctx *e) {
     int64_t nkb = (a.S + a.W - 1) / a.W;
     kernel(&a, which == 1 ? "attn_dk" : "attn_dv", a.B * a.G, nkb, 6, slots, grad_key_body,
            2.0 * pr * (double)(which == 1 ? 2 * a.D + a.Dv : a.D + a.Dv), bytes);
+    return 0;
+}
+
+/* ---- All three gradients at once (attention_grads). ----
+ *
+ * Counted in D FMAs per (query, key) pair, the three kernels above cost 5 (dq) + 5 (dk) + 3 (dv)
+ * = 13. Here: the statistics kernel (lse_i and D_i, 2), then one key-major pass per (b, g)
+ * with s = q.k, dp = dout.v, dv += p dout, dk += ds q and dq += ds k (5): 7 in all.
+ *
+ * dq in a key-major pass. A block's ds has lanes = keys; transposed in registers (W log2 W
+ * shuffles per W x W block) its vectors have lanes = query rows, and dq accumulates as
+ * dqT[h][d][i] += sum_l dsT[l][i] * k[j0 + l][d] into scratch with row stride Tp, so a masked
+ * block shifted back to `at` simply starts at an unaligned lane (its stale rows add zero). An
+ * item is a whole (b, g): it owns the dq of the group's query heads (every key block adds to
+ * them), so no two items write the same memory and the sums run in one fixed order whatever the
+ * thread count. Its key blocks run outside the query heads, so dk and dv stay in stack tiles;
+ * the last key block, when S % W keys remain, is emitted with that static count (the dq update
+ * then reads only those keys' rows, and the lanes past them are never stored). */
+
+/* Lanes = keys (XT = k*scale, YT = v), rows = queries of one head. */
+static void block_joint(ax *a, LLVMValueRef i0, int masked) {
+    moac_cg *cg = a->cg;
+    LLVMBuilderRef b = cg->b;
+    LLVMValueRef p[MAX_W], ds[MAX_W];
+    rows w = block_rows(a, i0, masked, a->T, a->j0, 0);
+    LLVMValueRef qrow = moac_cg_add(cg, a->qoff, moac_cg_mulc(cg, w.at, a->D));
+    LLVMValueRef drow = moac_cg_add(cg, a->doff, moac_cg_mulc(cg, w.at, a->Dv));
+    LLVMValueRef srow = moac_cg_add(cg, a->soff, w.at);
+    tile_dots(a, a->XT, a->D, a->q, qrow, w.R, p);
+    for (int r = 0; r < w.R; r++) {
+        LLVMValueRef lse = moac_cg_splat(cg, moac_cg_load(cg, cg->f32, a->stats, moac_cg_addc(cg, srow, r)), a->W);
+        p[r] = softmax_exp(a, LLVMBuildFSub(b, p[r], lse, ""));
+        if (w.mask[r]) p[r] = LLVMBuildSelect(b, w.mask[r], p[r], LLVMConstNull(a->V), "");
+    }
+    tile_accum(a, a->BT, a->Dv, NULL, a->dout, drow, w.R, p);
+    tile_dots(a, a->YT, a->Dv, a->dout, drow, w.R, ds);
+    for (int r = 0; r < w.R; r++) {
+        LLVMValueRef dd = moac_cg_load(cg, cg->f32, a->stats, moac_cg_addc(cg, srow, a->Tp + r));
+        ds[r] = LLVMBuildFMul(b, p[r], LLVMBuildFSub(b, ds[r], moac_cg_splat(cg, dd, a->W), ""), "");
+    }
+    tile_accum(a, a->AT, a->D, NULL, a->q, qrow, w.R, ds);
+    for (int r = w.R; r < a->W; r++) ds[r] = LLVMConstNull(a->V);
+    transpose(a, ds);
+    tile_accum_ts(a, moac_cg_gep(cg, cg->f32, a->dqt, w.at), a->Tp, a->D, NULL, a->kk,
+                  moac_cg_add(cg, a->koff, moac_cg_mulc(cg, a->j0, a->D)), a->nk, ds);
+}
+
+/* Key block j0 (nk keys) of KV head bg: dk, dv of its keys over the group's query heads h0 + hh,
+ * adding their dq contributions to dqt (per_group heads of D x Tp). */
+static void joint_key_block(ax *a, LLVMValueRef bg, LLVMValueRef h0, LLVMValueRef dqt, LLVMValueRef j0, int nk) {
+    moac_cg *cg = a->cg;
+    LLVMValueRef nkeys = moac_cg_i64(cg, nk);
+    LLVMValueRef krow = moac_cg_mulc(cg, moac_cg_add(cg, moac_cg_mulc(cg, bg, a->S), j0), a->D);
+    LLVMValueRef vrow = moac_cg_mulc(cg, moac_cg_add(cg, moac_cg_mulc(cg, bg, a->S), j0), a->Dv);
+    a->j0 = j0, a->nk = nk;
+    tile_load_T(a, a->XT, a->D, a->kk, krow, nkeys, a->scale);
+    tile_load_T(a, a->YT, a->Dv, a->v, vrow, nkeys, 1.0);
+    tile_zero(a, a->AT, a->D);
+    tile_zero(a, a->BT, a->Dv);
+    moac_loop hh = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->per_group), 1);
+    LLVMValueRef bh = moac_cg_add(cg, h0, hh.iv);
+    a->qoff = moac_cg_mulc(cg, bh, a->T * a->D);
+    a->doff = moac_cg_mulc(cg, bh, a->T * a->Dv);
+    a->soff = moac_cg_mulc(cg, bh, 2 * a->Tp);
+    a->dqt = moac_cg_gep(cg, cg->f32, dqt, moac_cg_mulc(cg, hh.iv, a->D * a->Tp));
+    over_queries(a, block_joint);
+    moac_cg_end(cg, &hh);
+    tile_store_T(a, a->AT, a->D, a->dk, krow, nkeys, NULL, a->scale);
+    tile_store_T(a, a->BT, a->Dv, a->dv, vrow, nkeys, NULL, 1.0);
+}
+
+/* Item bg = b * G + g: zero the group's dqT, every key block, then dq = scale * dqT^T. */
+static void joint_item(ax *a, LLVMValueRef bg, LLVMValueRef dqt_all) {
+    moac_cg *cg = a->cg;
+    LLVMBuilderRef b = cg->b;
+    LLVMValueRef bidx = LLVMBuildSDiv(b, bg, moac_cg_i64(cg, a->G), "");
+    LLVMValueRef g = LLVMBuildSRem(b, bg, moac_cg_i64(cg, a->G), "");
+    LLVMValueRef h0 = moac_cg_add(cg, moac_cg_mulc(cg, bidx, a->H), moac_cg_mulc(cg, g, a->per_group));
+    LLVMValueRef dqt = moac_cg_gep(cg, cg->f32, dqt_all, moac_cg_mulc(cg, bg, a->per_group * a->D * a->Tp));
+    a->koff = moac_cg_mulc(cg, bg, a->S * a->D);
+    a->voff = moac_cg_mulc(cg, bg, a->S * a->Dv);
+    moac_loop z = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->per_group * a->D * a->Tp), a->W);
+    moac_cg_store(cg, LLVMConstNull(a->V), dqt, z.iv);
+    moac_cg_end(cg, &z);
+    int64_t full = a->S / a->W * a->W;
+    if (full) {
+        moac_loop j = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, full), a->W);
+        joint_key_block(a, bg, h0, dqt, j.iv, a->W);
+        moac_cg_end(cg, &j);
+    }
+    if (full < a->S) joint_key_block(a, bg, h0, dqt, moac_cg_i64(cg, full), (int)(a->S - full));
+    moac_loop hh = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->per_group), 1);
+    LLVMValueRef qrow0 = moac_cg_mulc(cg, moac_cg_add(cg, h0, hh.iv), a->T * a->D);
+    LLVMValueRef t0 = moac_cg_gep(cg, cg->f32, dqt, moac_cg_mulc(cg, hh.iv, a->D * a->Tp));
+    moac_loop i = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->T), a->W);
+    LLVMValueRef nrows = i64min(a, moac_cg_i64(cg, a->W), LLVMBuildSub(b, moac_cg_i64(cg, a->T), i.iv, ""));
+    tile_store_T_ts(a, moac_cg_gep(cg, cg->f32, t0, i.iv), a->Tp, a->D, a->dq,
+                    moac_cg_add(cg, qrow0, moac_cg_mulc(cg, i.iv, a->D)), nrows, NULL, a->scale);
+    moac_cg_end(cg, &i);
+    moac_cg_end(cg, &hh);
+}
+
+int moac_emit_attention_grads(const moac_emit_ctx *e) {
+    ax a;
+    if (dims_of(&a, e) || e->outs[0] < 0 || e->outs[1] < 0 || e->outs[2] < 0) return -1;
+    double pr = pairs(&a), bytes = bytes_of(&a);
+    int stats = moac_cg_scratch(e->cg, 4 * 2 * a.B * a.H * a.Tp);
+    int dqt = moac_cg_scratch(e->cg, 4 * a.B * a.H * a.D * a.Tp);
+    a.m = M_STATS_LD;
+    int sslots[5] = {stats, e->in[0], e->in[1], e->in[2], e->in[3]};
+    kernel(&a, "attn_stats", a.B * a.H, a.Tp / a.W, 5, sslots, grad_query_body, 2.0 * pr * (double)(a.D + 2 * a.Dv),
+           bytes);
+
+    a.m = M_JOINT;
+    moac_cg *cg = e->cg;
+    char name[96];
+    snprintf(name, sizeof name, "%s_attn_grads", e->prefix);
+    int slots[9] = {e->outs[0], e->outs[1], e->outs[2], e->in[0], e->in[1], e->in[2], e->in[3], stats, dqt};
+    a.k = moac_cg_kernel_begin(cg, name, a.B * a.G, 9, slots);
+    a.dq = arg(&a, 0), a.dk = arg(&a, 1), a.dv = arg(&a, 2);
+    a.q = arg(&a, 3), a.kk = arg(&a, 4), a.v = arg(&a, 5), a.dout = arg(&a, 6), a.stats = arg(&a, 7);
+    LLVMValueRef dqt_all = arg(&a, 8);
+    a.XT = tile_new(&a, a.D), a.YT = tile_new(&a, a.Dv), a.AT = tile_new(&a, a.D), a.BT = tile_new(&a, a.Dv);
+    moac_loop it = moac_cg_for(cg, &a.k, a.k.lo, a.k.hi, 1);
+    joint_item(&a, it.iv, dqt_all);
+    moac_cg_end(cg, &it);
+    moac_cg_kernel_end(cg, &a.k);
+    moac_emit_cost(e, &a.k, 2.0 * pr * (double)(3 * a.D + 2 * a.Dv), bytes + 8.0 * (double)(a.B * a.H * a.D * a.Tp));
     return 0;
 }

@@ -36,14 +36,20 @@ void moac_cg_free(moac_cg *cg) {
     free(cg);
 }
 
-moac_kfn moac_cg_kernel_begin(moac_cg *cg, const char *name, int64_t items, int nslots, const int *slots) {
-    if (nslots > MOAC_KERNEL_MAX_SLOTS) abort();
+static moac_kernel_desc *new_desc(moac_cg *cg) {
     if (cg->nkernels == cg->capkernels) {
         cg->capkernels = cg->capkernels ? 2 * cg->capkernels : 64;
         cg->kernels = realloc(cg->kernels, (size_t)cg->capkernels * sizeof *cg->kernels);
         if (!cg->kernels) abort();
     }
-    moac_kernel_desc *d = &cg->kernels[cg->nkernels];
+    return &cg->kernels[cg->nkernels++];
+}
+
+void moac_cg_kernel_alias(moac_cg *cg, const moac_kernel_desc *d) { *new_desc(cg) = *d; }
+
+moac_kfn moac_cg_kernel_begin(moac_cg *cg, const char *name, int64_t items, int nslots, const int *slots) {
+    if (nslots > MOAC_KERNEL_MAX_SLOTS) abort();
+    moac_kernel_desc *d = new_desc(cg);
     memset(d, 0, sizeof *d);
     snprintf(d->name, sizeof d->name, "%s", name);
     d->items = items;
@@ -51,7 +57,7 @@ moac_kfn moac_cg_kernel_begin(moac_cg *cg, const char *name, int64_t items, int 
     d->node = -1;
     memcpy(d->slots, slots, (size_t)nslots * sizeof *slots);
     moac_kfn k = {0};
-    k.index = cg->nkernels++;
+    k.index = cg->nkernels - 1;
     k.fn = LLVMAddFunction(cg->mod, d->name, cg->kernel_t);
     k.bufs = LLVMGetParam(k.fn, 0);
     k.lo = LLVMGetParam(k.fn, 1);

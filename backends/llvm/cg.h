@@ -78,6 +78,9 @@ void moac_cg_free(moac_cg *cg);
  * positioned in its body. Appends a moac_kernel_desc (cost 0, not serial) the emitter may adjust
  * through cg->kernels[k.index]. */
 moac_kfn moac_cg_kernel_begin(moac_cg *cg, const char *name, int64_t items, int nslots, const int *slots);
+/* Appends a kernel that runs an already emitted function (d->name) on other operands: identical
+ * nodes share one compiled kernel. */
+void moac_cg_kernel_alias(moac_cg *cg, const moac_kernel_desc *d);
 /* The pointer of operand j (0 <= j < nslots). */
 LLVMValueRef moac_cg_arg(moac_cg *cg, const moac_kfn *k, int j);
 void moac_cg_kernel_end(moac_cg *cg, moac_kfn *k);

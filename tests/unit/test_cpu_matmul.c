@@ -65,7 +65,7 @@ static void test_square(void **state) {
     check_2d_all(96, 96, 96);
 }
 
-/* Odd sizes: tile edges in M (12 rows per strip) and N (32 columns per panel), K = 1. */
+/* Odd sizes: tile edges in M (14 rows per strip with AVX-512) and N (32 columns per panel), K = 1. */
 static void test_odd_sizes(void **state) {
     (void)state;
     static const int64_t s[][3] = {{1, 1, 1},    {1, 3, 17},  {3, 17, 33},  {17, 33, 65}, {33, 65, 100},
