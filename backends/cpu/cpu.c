@@ -598,6 +598,48 @@ const void *moac_cpu_result(const moac_cpu *c, const char *name) {
 
 moac_cpu_stats moac_cpu_get_stats(const moac_cpu *c) { return c->stats; }
 
+/* Keeps only the kernels whose name starts with prefix — by their own name, or by the name their
+ * node would have given them (a node reusing an identical node's kernel still answers to
+ * n<its id>_). Returns -1 (reported) when none matches. */
+static int filter_kernels(moac_cg *cg, const moac_graph *g, const char *prefix, moac_diag *d) {
+    size_t len = strlen(prefix);
+    int any = 0;
+    char *keep = calloc((size_t)cg->nkernels + 1, 1);
+    if (!keep) abort();
+    for (int k = 0; k < cg->nkernels; k++) {
+        const char *name = cg->kernels[k].name, *tail = strchr(name, '_');
+        char as_node[96];
+        snprintf(as_node, sizeof as_node, "n%d%s", cg->kernels[k].node, tail ? tail : "");
+        keep[k] = !strncmp(name, prefix, len) || !strncmp(as_node, prefix, len);
+        any |= keep[k];
+    }
+    if (!any) {
+        moac_strbuf names;
+        moac_strbuf_init(&names);
+        int shown = 0;
+        for (int k = 0; k < cg->nkernels && shown < 12; k++) {
+            int seen = 0;
+            for (int j = 0; j < k && !seen; j++) seen = !strcmp(cg->kernels[j].name, cg->kernels[k].name);
+            if (seen) continue;
+            moac_strbuf_printf(&names, "%s%s", shown++ ? ", " : "", cg->kernels[k].name);
+        }
+        moac_diag_file_error(d, NULL, "no kernel of graph '%s' is named '%s*'; kernels are named n<node>_<part> after "
+                             "the nodes of `moac ir` with the same flags, e.g. %s%s", g->name, prefix,
+                             shown ? moac_strbuf_cstr(&names) : "(none)", shown == 12 ? ", ..." : "");
+        moac_strbuf_free(&names);
+        free(keep);
+        return -1;
+    }
+    for (int k = 0; k < cg->nkernels; k++) {
+        int wanted = 0;
+        for (int j = 0; j < cg->nkernels && !wanted; j++) wanted = keep[j] && !strcmp(cg->kernels[j].name, cg->kernels[k].name);
+        LLVMValueRef fn = wanted ? NULL : LLVMGetNamedFunction(cg->mod, cg->kernels[k].name);
+        if (fn) LLVMDeleteFunction(fn);
+    }
+    free(keep);
+    return 0;
+}
+
 char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d) {
     moac_build b;
     if (build_emit(&b, g, d)) {
@@ -605,25 +647,9 @@ char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_
         return NULL;
     }
     moac_cg *cg = b.cg;
-    if (kernel && *kernel) {
-        int any = 0;
-        for (int k = 0; k < cg->nkernels; k++) {
-            if (!strncmp(cg->kernels[k].name, kernel, strlen(kernel))) {
-                any = 1;
-                continue;
-            }
-            LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, cg->kernels[k].name);
-            if (fn) LLVMDeleteFunction(fn);
-        }
-        if (!any) {
-            moac_strbuf names = {0};
-            for (int k = 0; k < cg->nkernels && k < 12; k++) moac_strbuf_printf(&names, "%s%s", k ? ", " : "", cg->kernels[k].name);
-            moac_diag_file_error(d, NULL, "no kernel of graph '%s' is named '%s*'; kernels are named like %s%s", g->name,
-                                 kernel, names.data ? names.data : "(none)", cg->nkernels > 12 ? ", ..." : "");
-            moac_strbuf_free(&names);
-            build_free(&b);
-            return NULL;
-        }
+    if (kernel && *kernel && filter_kernels(cg, g, kernel, d)) {
+        build_free(&b);
+        return NULL;
     }
     char err[4096];
     char *text = moac_jit_emit_text(cg, assembly, err, sizeof err);

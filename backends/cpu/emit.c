@@ -15,8 +15,3 @@ void moac_emit_cost(const moac_emit_ctx *e, const moac_kfn *k, double flops, dou
     e->cg->kernels[k->index].node = (int)e->node->id;
 }
 
-/* TEMPORARY until the joint attention-gradient emitter lands: none (the three separate ones run). */
-__attribute__((weak)) int moac_emit_attention_grads(const moac_emit_ctx *e) {
-    (void)e;
-    return -1;
-}

@@ -19,6 +19,9 @@
  *             items = (b, g, pair of key blocks), each summing over the query heads of its group
  *             and the query rows that see its keys (i >= j when causal):
  *             dv_j = sum_i p_ij dout_i,  dk_j = scale * sum_i p_ij (dout_i . v_j - D_i) q_i.
+ *   joint:    all three at once (moac_emit_attention_grads, when the scheduler finds dq, dk and dv
+ *             of one attention): the statistics kernel, then items = (b, g), each computing dk,
+ *             dv and the dq of its group's query heads in one key-major pass (see below).
  * Causal work grows with the query index (and shrinks with the key index), so an item takes
  * block p and block n-1-p: every item costs the same and any split of the items balances. */
 #include <math.h>
