@@ -6,6 +6,9 @@
 
 enum { MOAC_EXIT_OK = 0, MOAC_EXIT_INPUT = 1, MOAC_EXIT_USAGE = 2 };
 
+/* Whether path names IR text (a .ir file, as `moac ir` prints it) rather than a spec. */
+int moac_cli_is_ir_file(const char *path);
+
 int moac_cmd_check(int argc, char **argv);
 int moac_cmd_ir(int argc, char **argv);
 int moac_cmd_train(int argc, char **argv);

@@ -16,16 +16,11 @@ static const char help[] =
     "\n"
     "  --llvm          optimised LLVM IR (the default)\n"
     "  --asm           assembly for this machine's CPU (MOAC_CPU / MOAC_CPU_FEATURES override it)\n"
-    "  --kernel NAME   only the kernels whose name starts with NAME (e.g. n42_ or n42_matmul)\n"
+    "  --kernel NAME   only the kernels whose name starts with NAME (e.g. n42_ or n42_gemm)\n"
     "  --train         the training graph (forward + backward) instead of the forward graph\n"
     "  --batch=N       batch size of the graph (default: the spec's train batch)\n"
     "\n"
     "Kernels are named n<id>_<op> after the node of `moac ir` (with the same flags) they compute.\n";
-
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
 
 int moac_cmd_emit(int argc, char **argv) {
     const char *path = NULL, *kernel = NULL;
@@ -67,7 +62,7 @@ int moac_cmd_emit(int argc, char **argv) {
     moac_diag diag;
     moac_diag_init(&diag);
     moac_graph *g = NULL;
-    if (ends_with(path, ".ir")) {
+    if (moac_cli_is_ir_file(path)) {
         moac_source *src = moac_source_load(&arena, &diag, path);
         moac_graph *read = src ? moac_ir_read(&arena, src, &diag) : NULL;
         if (read && !moac_ir_verify(read, &diag, "as read")) g = moac_pipeline_graph(read, &p, &diag);

@@ -24,11 +24,6 @@ static const char help[] =
     "Passes, in order: lower (spec -> IR), autodiff (--train only), cse, dce.\n"
     "MOAC_DEBUG=1 traces them on stderr.\n";
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
 static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *p, long *batch) {
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -90,7 +85,7 @@ int moac_cmd_ir(int argc, char **argv) {
     moac_diag diag;
     moac_diag_init(&diag);
     moac_graph *g = NULL;
-    if (ends_with(path, ".ir")) {
+    if (moac_cli_is_ir_file(path)) {
         moac_source *src = moac_source_load(&arena, &diag, path);
         moac_graph *read = src ? moac_ir_read(&arena, src, &diag) : NULL;
         if (read && !moac_ir_verify(read, &diag, "as read")) {

@@ -47,6 +47,11 @@ int moac_cli_usage_error(const char *cmd, const char *fmt, ...) {
     return MOAC_EXIT_USAGE;
 }
 
+int moac_cli_is_ir_file(const char *path) {
+    size_t n = strlen(path);
+    return n >= 3 && !strcmp(path + n - 3, ".ir");
+}
+
 int moac_cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {
     size_t n = strlen(name);
     const char *arg = argv[*i];

@@ -350,20 +350,38 @@ static void block_dq(ax *a, LLVMValueRef j0, int masked) {
 
 /* Lanes = keys (XT = k*scale, YT = v), rows = queries of one head: dvT += P^T dout or
  * dkT += dS^T q. */
+/* The key-major blocks' common start: the query rows of block i0 (their q, dout and statistics
+ * offsets) and the recomputed probabilities p[r] = exp(q_r . k * scale - lse_r), masked. */
+typedef struct kblock {
+    rows w;
+    LLVMValueRef qrow, drow, srow;
+} kblock;
+
+static kblock block_probs(ax *a, LLVMValueRef i0, int masked, LLVMValueRef *p) {
+    moac_cg *cg = a->cg;
+    LLVMBuilderRef b = cg->b;
+    kblock k;
+    k.w = block_rows(a, i0, masked, a->T, a->j0, 0);
+    k.qrow = moac_cg_add(cg, a->qoff, moac_cg_mulc(cg, k.w.at, a->D));
+    k.drow = moac_cg_add(cg, a->doff, moac_cg_mulc(cg, k.w.at, a->Dv));
+    k.srow = moac_cg_add(cg, a->soff, k.w.at);
+    tile_dots(a, a->XT, a->D, a->q, k.qrow, k.w.R, p);
+    for (int r = 0; r < k.w.R; r++) {
+        LLVMValueRef lse =
+            moac_cg_splat(cg, moac_cg_load(cg, cg->f32, a->stats, moac_cg_addc(cg, k.srow, r)), a->W);
+        p[r] = softmax_exp(a, LLVMBuildFSub(b, p[r], lse, ""));
+        if (k.w.mask[r]) p[r] = LLVMBuildSelect(b, k.w.mask[r], p[r], LLVMConstNull(a->V), "");
+    }
+    return k;
+}
+
 static void block_dkv(ax *a, LLVMValueRef i0, int masked) {
     moac_cg *cg = a->cg;
     LLVMBuilderRef b = cg->b;
     LLVMValueRef p[MAX_W], dp[MAX_W];
-    rows w = block_rows(a, i0, masked, a->T, a->j0, 0);
-    LLVMValueRef qrow = moac_cg_add(cg, a->qoff, moac_cg_mulc(cg, w.at, a->D));
-    LLVMValueRef drow = moac_cg_add(cg, a->doff, moac_cg_mulc(cg, w.at, a->Dv));
-    LLVMValueRef srow = moac_cg_add(cg, a->soff, w.at);
-    tile_dots(a, a->XT, a->D, a->q, qrow, w.R, p);
-    for (int r = 0; r < w.R; r++) {
-        LLVMValueRef lse = moac_cg_splat(cg, moac_cg_load(cg, cg->f32, a->stats, moac_cg_addc(cg, srow, r)), a->W);
-        p[r] = softmax_exp(a, LLVMBuildFSub(b, p[r], lse, ""));
-        if (w.mask[r]) p[r] = LLVMBuildSelect(b, w.mask[r], p[r], LLVMConstNull(a->V), "");
-    }
+    kblock k = block_probs(a, i0, masked, p);
+    rows w = k.w;
+    LLVMValueRef qrow = k.qrow, drow = k.drow, srow = k.srow;
     if (a->m == M_DV) {
         tile_accum(a, a->AT, a->Dv, NULL, a->dout, drow, w.R, p);
         return;
@@ -631,16 +649,9 @@ static void block_joint(ax *a, LLVMValueRef i0, int masked) {
     moac_cg *cg = a->cg;
     LLVMBuilderRef b = cg->b;
     LLVMValueRef p[MAX_W], ds[MAX_W];
-    rows w = block_rows(a, i0, masked, a->T, a->j0, 0);
-    LLVMValueRef qrow = moac_cg_add(cg, a->qoff, moac_cg_mulc(cg, w.at, a->D));
-    LLVMValueRef drow = moac_cg_add(cg, a->doff, moac_cg_mulc(cg, w.at, a->Dv));
-    LLVMValueRef srow = moac_cg_add(cg, a->soff, w.at);
-    tile_dots(a, a->XT, a->D, a->q, qrow, w.R, p);
-    for (int r = 0; r < w.R; r++) {
-        LLVMValueRef lse = moac_cg_splat(cg, moac_cg_load(cg, cg->f32, a->stats, moac_cg_addc(cg, srow, r)), a->W);
-        p[r] = softmax_exp(a, LLVMBuildFSub(b, p[r], lse, ""));
-        if (w.mask[r]) p[r] = LLVMBuildSelect(b, w.mask[r], p[r], LLVMConstNull(a->V), "");
-    }
+    kblock k = block_probs(a, i0, masked, p);
+    rows w = k.w;
+    LLVMValueRef qrow = k.qrow, drow = k.drow, srow = k.srow;
     tile_accum(a, a->BT, a->Dv, NULL, a->dout, drow, w.R, p);
     tile_dots(a, a->YT, a->Dv, a->dout, drow, w.R, ds);
     for (int r = 0; r < w.R; r++) {

@@ -127,6 +127,29 @@ static inline double moac_cpu_check_graph(const moac_graph *g, const moac_interp
     return worst;
 }
 
+/* Like moac_cpu_check_ir, and fails the test when any node ran on the reference kernel instead
+ * of generated code (what the per-emitter tests need to know). */
+static inline double moac_cpu_check_ir_native(const char *ir_text) {
+    moac_arena arena;
+    moac_arena_init(&arena);
+    moac_diag d;
+    moac_diag_init(&d);
+    moac_graph *g = moac_ir_read(&arena, moac_source_from_text(&arena, "check.ir", ir_text), &d);
+    if (!g) print_error("%s", d.out.data ? d.out.data : "bad IR\n");
+    assert_non_null(g);
+    moac_cpu *c = moac_cpu_new(g, NULL, &d);
+    if (!c) print_error("%s", d.out.data ? d.out.data : "moac_cpu_new failed\n");
+    assert_non_null(c);
+    int fallback = moac_cpu_get_stats(c).fallback_nodes;
+    moac_cpu_free(c);
+    if (fallback) print_error("%d node(s) ran on the reference kernel:\n%s\n", fallback, ir_text);
+    assert_int_equal(fallback, 0);
+    double e = moac_cpu_check_graph(g, NULL);
+    moac_diag_free(&d);
+    moac_arena_free(&arena);
+    return e;
+}
+
 /* The same, for a graph in the IR text form. */
 static inline double moac_cpu_check_ir(const char *ir_text) {
     moac_arena arena;

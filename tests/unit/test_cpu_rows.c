@@ -9,25 +9,10 @@
 
 /* Reads the graph, checks that no node fell back to the reference kernel, and compares. */
 static void check(const char *ir) {
-    moac_arena arena;
-    moac_arena_init(&arena);
-    moac_diag d;
-    moac_diag_init(&d);
-    moac_graph *g = moac_ir_read(&arena, moac_source_from_text(&arena, "check.ir", ir), &d);
-    if (!g) print_error("%s", d.out.data ? d.out.data : "bad IR\n");
-    assert_non_null(g);
-    moac_cpu *c = moac_cpu_new(g, NULL, &d);
-    assert_non_null(c);
-    int fallback = moac_cpu_get_stats(c).fallback_nodes;
-    moac_cpu_free(c);
-    if (fallback) print_error("%d node(s) ran on the reference kernel:\n%s\n", fallback, ir);
-    assert_int_equal(fallback, 0);
-    double e = moac_cpu_check_graph(g, NULL);
+    double e = moac_cpu_check_ir_native(ir);
     if (getenv("ROWS_VERBOSE")) print_message("%.3g  %s", e, strstr(ir, "%y ="));
     if (!(e < 1e-4)) print_error("relative error %g for\n%s\n", e, ir);
     assert_true(e < 1e-4);
-    moac_diag_free(&d);
-    moac_arena_free(&arena);
 }
 
 /* One op on inputs a (and b, c): "graph { inputs; %y = <op>; output }". Types are written out. */
