@@ -10,8 +10,9 @@
 #include "backends/cpu/internal.h"
 #include "backends/cpu/pool.h"
 
-/* Kernels cheaper than this (flops + bytes) run on the calling thread: waking the pool costs more. */
-#define MOAC_PARALLEL_MIN_COST 65536.0
+/* Kernels cheaper than this (flops + bytes, ~10 us of work) run on the calling thread: waking the
+ * pool costs more (docs/measurements.md, "Small models"). */
+#define MOAC_PARALLEL_MIN_COST 2e6
 
 struct moac_cpu {
     const moac_graph *g;
