@@ -5,17 +5,23 @@ queries), drawn with Python's random instead of moac's Philox streams. It answer
 is slow learning of recall a property of the task and model size, or of moac?
 
     /usr/bin/python3 bench/recall_pytorch.py [LR] [STEPS]     # prints step, loss, answer accuracy, seconds
+
+Variants (environment): BATCH=N (default 16); MASK=1 puts the loss on answer positions only (as
+MQAR is usually trained); NOMLP=1 drops the MLPs (attention-only); VK=1 lists each pair value
+first, then key (the look-up then matches the query against the key token itself).
 """
 import math, random, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 torch.manual_seed(0); random.seed(0)
-T, B, pairs, C, L, H = 32, 16, 4, 64, 2, 4
+import os
+MASK = os.environ.get("MASK") == "1"
+T, B, pairs, C, L, H = 32, int(os.environ.get("BATCH", "16")), 4, 64, 2, 4
 V = 53
 def seq():
     keys = random.sample(range(1, 27), pairs)
     vals = [random.randrange(27, 53) for _ in keys]
     s = []
-    for k, v in zip(keys, vals): s += [k, v]
+    for k, v in zip(keys, vals): s += ([v, k] if os.environ.get("VK") == "1" else [k, v])
     s.append(0)
     d = dict(zip(keys, vals))
     while len(s) < T + 1:
@@ -41,7 +47,7 @@ class Block(nn.Module):
         a = (q @ k.transpose(-1, -2)) / math.sqrt(C // H)
         a = a.masked_fill(torch.triu(torch.ones(Tq, Tq, dtype=torch.bool), 1), float('-inf')).softmax(-1)
         x = x + s.o((a @ v).transpose(1, 2).reshape(Bq, Tq, C))
-        return x + s.pr(F.gelu(s.fc(s.ln2(x))))
+        return x if os.environ.get("NOMLP") == "1" else x + s.pr(F.gelu(s.fc(s.ln2(x))))
 class M(nn.Module):
     def __init__(s):
         super().__init__(); s.wte = nn.Embedding(V, C); s.wpe = nn.Embedding(T, C); s.blocks = nn.ModuleList([Block() for _ in range(L)]); s.lnf = nn.LayerNorm(C)
@@ -56,7 +62,7 @@ steps = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 t0 = time.time()
 for step in range(1, steps + 1):
     x, y, ans = batch()
-    logits = m(x); loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+    logits = m(x); loss = F.cross_entropy(logits[ans], y[ans]) if MASK else F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
     opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
     if step % 250 == 0:
         with torch.no_grad():
