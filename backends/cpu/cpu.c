@@ -126,6 +126,28 @@ static int attention_siblings(const moac_build *b, const moac_node *n, const moa
     return found;
 }
 
+/* The forward attention node of an attention_grad (same q, k, v, causal, scale), or NULL. */
+static const moac_node *forward_attention(const moac_build *b, const moac_node *n) {
+    for (size_t i = 0; i < n->id; i++) {
+        const moac_node *f = b->g->nodes[i];
+        if (f->op == MOAC_OP_ATTENTION && f->i[0] == n->i[0] && f->f[0] == n->f[0] && f->args[0] == n->args[0] &&
+            f->args[1] == n->args[1] && f->args[2] == n->args[2])
+            return f;
+    }
+    return NULL;
+}
+
+/* Whether forward attention f has its three gradients computed by the joint emitter later: then
+ * it hands that emitter its per-row logsumexp, and the backward need not recompute it. */
+static int has_joint_backward(const moac_build *b, const moac_node *f) {
+    for (size_t i = f->id + 1; i < b->g->count; i++) {
+        const moac_node *n = b->g->nodes[i], *sib[3];
+        if (n->op == MOAC_OP_ATTENTION_GRAD && forward_attention(b, n) == f && attention_siblings(b, n, sib) == 3)
+            return 1;
+    }
+    return 0;
+}
+
 /* Identical nodes (same op, attributes, types, and the same operand-sharing pattern) get
  * identical kernels: the first one's code is reused with the operands swapped, so the 12 layers
  * of a model compile each kernel once. */
@@ -133,14 +155,15 @@ typedef struct emitted {
     char *sig;
     int k0, k1;          /* its kernels */
     int s0, s1;          /* scratch slots its emitter asked for */
-    int slots[8];        /* outs then ins, as the signature lists them */
+    int slots[12];       /* outs, ins, then side slots (lse, forward output), as the signature lists them */
     int nslots;
 } emitted;
 
-static char *signature(const moac_build *b, const moac_node *n, int joint) {
+static char *signature(const moac_build *b, const moac_node *n, int variant) {
     moac_strbuf sb;
     moac_strbuf_init(&sb);
-    moac_strbuf_printf(&sb, "%s%s|", joint ? "joint:" : "", moac_op_info_get(n->op)->name);
+    moac_strbuf_printf(&sb, "%s%s%s|", variant & 1 ? "joint:" : "", variant & 2 ? "lse:" : "",
+                       moac_op_info_get(n->op)->name);
     for (int k = 0; k < MOAC_MAX_INT_ATTRS; k++) moac_strbuf_printf(&sb, "%lld,", (long long)n->i[k]);
     for (int k = 0; k < MOAC_MAX_FLOAT_ATTRS; k++) moac_strbuf_printf(&sb, "%a,", n->f[k]);
     for (int k = 0; k < n->nl; k++) moac_strbuf_printf(&sb, "%lld;", (long long)n->l[k]);
@@ -190,8 +213,8 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
     int joint = n->op == MOAC_OP_ATTENTION_GRAD && attention_siblings(b, n, sib) == 3;
     moac_emit_fn fn = joint ? moac_emit_attention_grads : moac_cpu_emitter(n->op);
     if (!fn) return 1;
-    moac_emit_ctx e = {.cg = cg, .node = n, .out = b->slot_of[n->id], .outs = {-1, -1, -1}};
-    int slots[8], nslots = 0;
+    moac_emit_ctx e = {.cg = cg, .node = n, .out = b->slot_of[n->id], .outs = {-1, -1, -1}, .lse = -1, .fwd_out = -1};
+    int slots[12], nslots = 0;
     if (joint) {
         for (int w = 0; w < 3; w++) {
             int s = b->slot_of[sib[w]->id];
@@ -203,7 +226,17 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
         slots[nslots++] = e.out;
     }
     for (int a = 0; a < n->nargs; a++) e.in[a] = slots[nslots++] = b->slot_of[n->args[a]->id];
-    char *sig = signature(b, n, joint);
+    /* Statistics the forward attention hands its joint backward (listed last, so reuse remaps them). */
+    const moac_node *fwd = joint ? forward_attention(b, n) : NULL;
+    if (n->op == MOAC_OP_ATTENTION && has_joint_backward(b, n)) {
+        const moac_type *q = &n->args[0]->type;
+        e.lse = b->lse_slot[n->id] = moac_build_slot(b, q->dims[0] * q->dims[1] * q->dims[2] * 4, NULL);
+        slots[nslots++] = e.lse;
+    } else if (fwd && b->lse_slot[fwd->id] >= 0) {
+        e.lse = slots[nslots++] = b->lse_slot[fwd->id];
+        e.fwd_out = slots[nslots++] = b->slot_of[fwd->id];
+    }
+    char *sig = signature(b, n, joint + 2 * (e.lse >= 0));
     for (int i = 0; i < b->nemitted; i++) {
         emitted *prev = &((emitted *)b->emitted)[i];
         if (strcmp(prev->sig, sig) || prev->nslots != nslots) continue;
@@ -214,6 +247,7 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
     snprintf(e.prefix, sizeof e.prefix, "n%u", n->id);
     int before = cg->nkernels, slots_before = b->nslots;
     int rc = fn(&e);
+    if (rc && n->op == MOAC_OP_ATTENTION) b->lse_slot[n->id] = -1; /* the reference kernel writes none */
     if (rc && joint && cg->nkernels == before) { /* the three separate emitters then */
         for (int w = 0; w < 3; w++)
             if (sib[w] != n) b->slot_of[sib[w]->id] = -1;
@@ -221,6 +255,7 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
         joint = 0;
         fn = moac_cpu_emitter(n->op);
         e.outs[0] = e.outs[1] = e.outs[2] = -1;
+        e.lse = e.fwd_out = -1;
         nslots = 0;
         slots[nslots++] = e.out;
         for (int a = 0; a < n->nargs; a++) slots[nslots++] = e.in[a];
@@ -320,6 +355,7 @@ static void build_free(moac_build *b) {
     free(b->slot_of);
     free(b->inlined);
     free(b->uses);
+    free(b->lse_slot);
     free(b->kernels);
     for (int i = 0; i < b->nemitted; i++) free(((emitted *)b->emitted)[i].sig);
     free(b->emitted);
@@ -333,7 +369,9 @@ static void build_alloc(moac_build *b, const moac_graph *g) {
     b->slot_of = calloc(n, sizeof *b->slot_of);
     b->inlined = calloc(n, sizeof *b->inlined);
     b->uses = calloc(n, sizeof *b->uses);
-    if (!b->slot_of || !b->inlined || !b->uses) abort();
+    b->lse_slot = malloc(n * sizeof *b->lse_slot);
+    if (!b->slot_of || !b->inlined || !b->uses || !b->lse_slot) abort();
+    for (size_t i = 0; i < n; i++) b->lse_slot[i] = -1;
 }
 
 /* Schedules g and emits its kernels into a fresh module (b->cg). */

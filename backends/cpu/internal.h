@@ -38,6 +38,7 @@ typedef struct moac_build {
     int *slot_of;             /* per node id: its value's slot, -1 when inlined into a consumer */
     int *inlined;             /* per node id: computed inside its consumer's fused kernel */
     int *uses;                /* per node id: number of uses */
+    int *lse_slot;            /* per attention node id: its logsumexp side output, or -1 */
     moac_slot *slots;
     int nslots, capslots;
     moac_step *steps;

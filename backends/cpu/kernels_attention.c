@@ -47,6 +47,10 @@ typedef struct ax {
     /* The kernel's operands (NULL where unused) and the current item's element offsets. */
     LLVMValueRef q, kk, v, dout, out, stats;
     LLVMValueRef qoff, koff, voff, doff, soff;
+    /* Where the key-major kernels read lse_i and D_i: row i of query head bh at bh * sst + i of
+     * lsep and ddp (the statistics kernel's scratch, or the forward's lse and a D of our own). */
+    LLVMValueRef lsep, ddp;
+    int64_t sst;
     LLVMValueRef i0, j0;  /* the current query block (forward, dq) or key block (dk, dv) */
     /* Tiles and softmax state. */
     LLVMValueRef XT, YT, AT, mvar, lvar, lse, dd;
@@ -96,6 +100,14 @@ static LLVMValueRef softmax_exp(ax *a, LLVMValueRef x) {
     LLVMValueRef bits = LLVMBuildAdd(b, LLVMBuildBitCast(b, u, it, ""), moac_cg_splat(cg, moac_cg_i32(cg, 127), a->W), "");
     bits = LLVMBuildShl(b, bits, moac_cg_splat(cg, moac_cg_i32(cg, 23), a->W), "");
     return LLVMBuildFMul(b, y, LLVMBuildBitCast(b, bits, a->V, ""), "");
+}
+
+/* lane < n, as a mask. */
+static LLVMValueRef lane_mask(ax *a, LLVMValueRef n) {
+    LLVMValueRef iota[MAX_W];
+    for (int l = 0; l < a->W; l++) iota[l] = moac_cg_i32(a->cg, l);
+    LLVMValueRef nn = moac_cg_splat(a->cg, LLVMBuildTrunc(a->cg->b, n, a->cg->i32, ""), a->W);
+    return LLVMBuildICmp(a->cg->b, LLVMIntSLT, LLVMConstVector(iota, (unsigned)a->W), nn, "");
 }
 
 /* A [n][W] f32 tile on the stack, 64-byte aligned. */
@@ -368,7 +380,7 @@ static kblock block_probs(ax *a, LLVMValueRef i0, int masked, LLVMValueRef *p) {
     tile_dots(a, a->XT, a->D, a->q, k.qrow, k.w.R, p);
     for (int r = 0; r < k.w.R; r++) {
         LLVMValueRef lse =
-            moac_cg_splat(cg, moac_cg_load(cg, cg->f32, a->stats, moac_cg_addc(cg, k.srow, r)), a->W);
+            moac_cg_splat(cg, moac_cg_load(cg, cg->f32, a->lsep, moac_cg_addc(cg, k.srow, r)), a->W);
         p[r] = softmax_exp(a, LLVMBuildFSub(b, p[r], lse, ""));
         if (k.w.mask[r]) p[r] = LLVMBuildSelect(b, k.w.mask[r], p[r], LLVMConstNull(a->V), "");
     }
@@ -388,7 +400,7 @@ static void block_dkv(ax *a, LLVMValueRef i0, int masked) {
     }
     tile_dots(a, a->YT, a->Dv, a->dout, drow, w.R, dp);
     for (int r = 0; r < w.R; r++) {
-        LLVMValueRef dd = moac_cg_load(cg, cg->f32, a->stats, moac_cg_addc(cg, srow, a->Tp + r));
+        LLVMValueRef dd = moac_cg_load(cg, cg->f32, a->ddp, moac_cg_addc(cg, srow, r));
         p[r] = LLVMBuildFMul(b, p[r], LLVMBuildFSub(b, dp[r], moac_cg_splat(cg, dd, a->W), ""), "");
     }
     tile_accum(a, a->AT, a->D, NULL, a->q, qrow, w.R, p);
@@ -481,12 +493,16 @@ static void query_block(ax *a, LLVMValueRef bh, LLVMValueRef qb) {
     over_keys(a, block_softmax);
     LLVMValueRef l = moac_cg_get(cg, a->V, a->lvar);
     LLVMValueRef inv = LLVMBuildFDiv(b, vconst(a, 1.0), l, "");
+    /* lse = m + log l, computed exactly as in the statistics kernel (same blocks, same order). */
+    LLVMValueRef lse = LLVMBuildFAdd(b, moac_cg_get(cg, a->V, a->mvar), moac_cg_log(cg, l), "lse");
     if (a->m == M_FWD) {
         tile_store_T(a, a->AT, a->Dv, a->out, orow, nrows, inv, 1.0);
+        if (a->lsep) /* for the joint backward */
+            masked_mem(a, moac_cg_gep(cg, cg->f32, a->lsep, moac_cg_add(cg, moac_cg_mulc(cg, bh, a->T), i0)),
+                       lane_mask(a, nrows), lse);
         return;
     }
-    /* Statistics: lse = m + log l and D = dout . out (out = OT / l). */
-    LLVMValueRef lse = LLVMBuildFAdd(b, moac_cg_get(cg, a->V, a->mvar), moac_cg_log(cg, l), "lse");
+    /* Statistics: D = dout . out (out = OT / l). */
     LLVMValueRef dd = NULL;
     if (a->m != M_STATS_L) {
         tile_load_T(a, a->YT, a->Dv, a->dout, orow, nrows, 1.0);
@@ -531,7 +547,7 @@ static void key_block(ax *a, LLVMValueRef bg, LLVMValueRef kb) {
     LLVMValueRef bh = moac_cg_add(cg, h0, hh.iv);
     a->qoff = moac_cg_mulc(cg, bh, a->T * a->D);
     a->doff = moac_cg_mulc(cg, bh, a->T * a->Dv);
-    a->soff = moac_cg_mulc(cg, bh, 2 * a->Tp);
+    a->soff = moac_cg_mulc(cg, bh, a->sst);
     over_queries(a, block_dkv);
     moac_cg_end(cg, &hh);
     tile_store_T(a, a->AT, n, a->out, a->m == M_DK ? krow : vrow, nkeys, NULL, a->m == M_DK ? a->scale : 1.0);
@@ -559,6 +575,7 @@ static LLVMValueRef arg(ax *a, int j) { return moac_cg_arg(a->cg, &a->k, j); }
 
 static void fwd_body(ax *a, LLVMValueRef bh, LLVMValueRef qb) {
     a->out = arg(a, 0), a->q = arg(a, 1), a->kk = arg(a, 2), a->v = arg(a, 3);
+    a->lsep = a->e->lse >= 0 ? arg(a, 4) : NULL;
     a->XT = tile_new(a, a->D), a->AT = tile_new(a, a->Dv);
     a->mvar = moac_cg_var(a->cg, &a->k, a->V, NULL), a->lvar = moac_cg_var(a->cg, &a->k, a->V, NULL);
     query_block(a, bh, qb);
@@ -577,6 +594,7 @@ static void grad_query_body(ax *a, LLVMValueRef bh, LLVMValueRef qb) {
 static void grad_key_body(ax *a, LLVMValueRef bg, LLVMValueRef kb) {
     a->out = arg(a, 0), a->q = arg(a, 1), a->kk = arg(a, 2), a->v = arg(a, 3), a->dout = arg(a, 4);
     a->stats = arg(a, 5);
+    a->lsep = a->stats, a->ddp = moac_cg_gep(a->cg, a->cg->f32, a->stats, moac_cg_i64(a->cg, a->Tp)), a->sst = 2 * a->Tp;
     a->XT = tile_new(a, a->D), a->YT = tile_new(a, a->Dv);
     a->AT = tile_new(a, a->m == M_DK ? a->D : a->Dv);
     key_block(a, bg, kb);
@@ -596,8 +614,8 @@ int moac_emit_attention(const moac_emit_ctx *e) {
     ax a;
     if (dims_of(&a, e)) return -1;
     a.m = M_FWD;
-    int slots[4] = {e->out, e->in[0], e->in[1], e->in[2]};
-    kernel(&a, "attn", a.B * a.H, a.Tp / a.W, 4, slots, fwd_body, 2.0 * pairs(&a) * (double)(a.D + a.Dv),
+    int slots[5] = {e->out, e->in[0], e->in[1], e->in[2], e->lse};
+    kernel(&a, "attn", a.B * a.H, a.Tp / a.W, e->lse >= 0 ? 5 : 4, slots, fwd_body, 2.0 * pairs(&a) * (double)(a.D + a.Dv),
            bytes_of(&a));
     return 0;
 }
@@ -655,7 +673,7 @@ static void block_joint(ax *a, LLVMValueRef i0, int masked) {
     tile_accum(a, a->BT, a->Dv, NULL, a->dout, drow, w.R, p);
     tile_dots(a, a->YT, a->Dv, a->dout, drow, w.R, ds);
     for (int r = 0; r < w.R; r++) {
-        LLVMValueRef dd = moac_cg_load(cg, cg->f32, a->stats, moac_cg_addc(cg, srow, a->Tp + r));
+        LLVMValueRef dd = moac_cg_load(cg, cg->f32, a->ddp, moac_cg_addc(cg, srow, r));
         ds[r] = LLVMBuildFMul(b, p[r], LLVMBuildFSub(b, ds[r], moac_cg_splat(cg, dd, a->W), ""), "");
     }
     tile_accum(a, a->AT, a->D, NULL, a->q, qrow, w.R, ds);
@@ -681,7 +699,7 @@ static void joint_key_block(ax *a, LLVMValueRef bg, LLVMValueRef h0, LLVMValueRe
     LLVMValueRef bh = moac_cg_add(cg, h0, hh.iv);
     a->qoff = moac_cg_mulc(cg, bh, a->T * a->D);
     a->doff = moac_cg_mulc(cg, bh, a->T * a->Dv);
-    a->soff = moac_cg_mulc(cg, bh, 2 * a->Tp);
+    a->soff = moac_cg_mulc(cg, bh, a->sst);
     a->dqt = moac_cg_gep(cg, cg->f32, dqt, moac_cg_mulc(cg, hh.iv, a->D * a->Tp));
     over_queries(a, block_joint);
     moac_cg_end(cg, &hh);
@@ -689,7 +707,32 @@ static void joint_key_block(ax *a, LLVMValueRef bg, LLVMValueRef h0, LLVMValueRe
     tile_store_T(a, a->BT, a->Dv, a->dv, vrow, nkeys, NULL, 1.0);
 }
 
-/* Item bg = b * G + g: zero the group's dqT, every key block, then dq = scale * dqT^T. */
+/* D_i = dout_i . out_i for the query rows of heads h0 .. h0 + per_group - 1 (into ddp, stride T),
+ * W rows at a time through the transposed tiles (free before the key blocks use them). */
+static void joint_row_dots(ax *a, LLVMValueRef h0) {
+    moac_cg *cg = a->cg;
+    LLVMBuilderRef b = cg->b;
+    moac_loop hh = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->per_group), 1);
+    LLVMValueRef row0 = moac_cg_mulc(cg, moac_cg_add(cg, h0, hh.iv), a->T);
+    moac_loop i = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->T), a->W);
+    LLVMValueRef nrows = i64min(a, moac_cg_i64(cg, a->W), LLVMBuildSub(b, moac_cg_i64(cg, a->T), i.iv, ""));
+    LLVMValueRef drow = moac_cg_mulc(cg, moac_cg_add(cg, row0, i.iv), a->Dv);
+    tile_load_T(a, a->YT, a->Dv, a->dout, drow, nrows, 1.0);
+    tile_load_T(a, a->BT, a->Dv, a->out, drow, nrows, 1.0);
+    LLVMValueRef acc = moac_cg_var(cg, &a->k, a->V, LLVMConstNull(a->V));
+    moac_loop d = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->Dv), 1);
+    LLVMValueRef at = moac_cg_mulc(cg, d.iv, a->W);
+    moac_cg_set(cg, acc, moac_cg_fma(cg, moac_cg_load(cg, a->V, a->BT, at), moac_cg_load(cg, a->V, a->YT, at),
+                                     moac_cg_get(cg, a->V, acc)));
+    moac_cg_end(cg, &d);
+    masked_mem(a, moac_cg_gep(cg, cg->f32, a->ddp, moac_cg_add(cg, row0, i.iv)), lane_mask(a, nrows),
+               moac_cg_get(cg, a->V, acc));
+    moac_cg_end(cg, &i);
+    moac_cg_end(cg, &hh);
+}
+
+/* Item bg = b * G + g: [D of its query rows,] zero the group's dqT, every key block, then
+ * dq = scale * dqT^T. */
 static void joint_item(ax *a, LLVMValueRef bg, LLVMValueRef dqt_all) {
     moac_cg *cg = a->cg;
     LLVMBuilderRef b = cg->b;
@@ -699,6 +742,7 @@ static void joint_item(ax *a, LLVMValueRef bg, LLVMValueRef dqt_all) {
     LLVMValueRef dqt = moac_cg_gep(cg, cg->f32, dqt_all, moac_cg_mulc(cg, bg, a->per_group * a->D * a->Tp));
     a->koff = moac_cg_mulc(cg, bg, a->S * a->D);
     a->voff = moac_cg_mulc(cg, bg, a->S * a->Dv);
+    if (a->out) joint_row_dots(a, h0);
     moac_loop z = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->per_group * a->D * a->Tp), a->W);
     moac_cg_store(cg, LLVMConstNull(a->V), dqt, z.iv);
     moac_cg_end(cg, &z);
@@ -720,31 +764,49 @@ static void joint_item(ax *a, LLVMValueRef bg, LLVMValueRef dqt_all) {
     moac_cg_end(cg, &hh);
 }
 
+/* With the forward's lse and output (e->lse, e->fwd_out), no statistics kernel: lse is read as
+ * the forward wrote it and D_i = dout_i . out_i is a row dot at the start of each item (T * Dv
+ * FMAs per head against the statistics kernel's recomputation of the forward, T * S * (D + 2 Dv)). */
 int moac_emit_attention_grads(const moac_emit_ctx *e) {
     ax a;
     if (dims_of(&a, e) || e->outs[0] < 0 || e->outs[1] < 0 || e->outs[2] < 0) return -1;
     double pr = pairs(&a), bytes = bytes_of(&a);
-    int stats = moac_cg_scratch(e->cg, 4 * 2 * a.B * a.H * a.Tp);
+    int fwd = e->lse >= 0 && e->fwd_out >= 0;
     int dqt = moac_cg_scratch(e->cg, 4 * a.B * a.H * a.D * a.Tp);
-    a.m = M_STATS_LD;
-    int sslots[5] = {stats, e->in[0], e->in[1], e->in[2], e->in[3]};
-    kernel(&a, "attn_stats", a.B * a.H, a.Tp / a.W, 5, sslots, grad_query_body, 2.0 * pr * (double)(a.D + 2 * a.Dv),
-           bytes);
+    int stats, dd = -1;
+    if (fwd) {
+        stats = e->lse;
+        dd = moac_cg_scratch(e->cg, 4 * a.B * a.H * a.T);
+    } else {
+        stats = moac_cg_scratch(e->cg, 4 * 2 * a.B * a.H * a.Tp);
+        a.m = M_STATS_LD;
+        int sslots[5] = {stats, e->in[0], e->in[1], e->in[2], e->in[3]};
+        kernel(&a, "attn_stats", a.B * a.H, a.Tp / a.W, 5, sslots, grad_query_body,
+               2.0 * pr * (double)(a.D + 2 * a.Dv), bytes);
+    }
 
     a.m = M_JOINT;
     moac_cg *cg = e->cg;
     char name[96];
     snprintf(name, sizeof name, "%s_attn_grads", e->prefix);
-    int slots[9] = {e->outs[0], e->outs[1], e->outs[2], e->in[0], e->in[1], e->in[2], e->in[3], stats, dqt};
-    a.k = moac_cg_kernel_begin(cg, name, a.B * a.G, 9, slots);
+    int slots[11] = {e->outs[0], e->outs[1], e->outs[2], e->in[0], e->in[1], e->in[2], e->in[3], stats, dqt,
+                     dd, e->fwd_out};
+    a.k = moac_cg_kernel_begin(cg, name, a.B * a.G, fwd ? 11 : 9, slots);
     a.dq = arg(&a, 0), a.dk = arg(&a, 1), a.dv = arg(&a, 2);
     a.q = arg(&a, 3), a.kk = arg(&a, 4), a.v = arg(&a, 5), a.dout = arg(&a, 6), a.stats = arg(&a, 7);
     LLVMValueRef dqt_all = arg(&a, 8);
+    if (fwd) {
+        a.lsep = a.stats, a.ddp = arg(&a, 9), a.out = arg(&a, 10), a.sst = a.T;
+    } else {
+        a.lsep = a.stats, a.ddp = moac_cg_gep(cg, cg->f32, a.stats, moac_cg_i64(cg, a.Tp)), a.sst = 2 * a.Tp;
+    }
     a.XT = tile_new(&a, a.D), a.YT = tile_new(&a, a.Dv), a.AT = tile_new(&a, a.D), a.BT = tile_new(&a, a.Dv);
     moac_loop it = moac_cg_for(cg, &a.k, a.k.lo, a.k.hi, 1);
     joint_item(&a, it.iv, dqt_all);
     moac_cg_end(cg, &it);
     moac_cg_kernel_end(cg, &a.k);
-    moac_emit_cost(e, &a.k, 2.0 * pr * (double)(3 * a.D + 2 * a.Dv), bytes + 8.0 * (double)(a.B * a.H * a.D * a.Tp));
+    double extra = fwd ? 2.0 * (double)(a.B * a.H * a.T * a.Dv) : 0.0;
+    moac_emit_cost(e, &a.k, 2.0 * pr * (double)(3 * a.D + 2 * a.Dv) + extra,
+                   bytes + 8.0 * (double)(a.B * a.H * a.D * a.Tp) + (fwd ? 4.0 * (double)(a.B * a.H * a.T * a.Dv) : 0.0));
     return 0;
 }

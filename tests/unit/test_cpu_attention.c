@@ -4,7 +4,9 @@
  * lengths below, at and around the vector width (1, 5, 7, 16, 17, 33), head sizes that are and
  * are not multiples of it (8, 12, 20, 64), a value size other than the key size, S != T without
  * the mask, and a sharp softmax; each run by its own emitter (no reference fallback). The joint
- * kernel's results must not depend on the thread count (bitwise).
+ * kernel runs both ways: reading the logsumexp the forward attention wrote (and D_i from its output)
+ * when the graph holds that forward, else after a statistics kernel of its own. Its results must
+ * not depend on the thread count (bitwise).
  * One graph per configuration holds all the ops, as compiling dominates the run time. */
 #include "cpu_check.h"
 
@@ -13,12 +15,15 @@
 typedef struct attn_case {
     int B, H, G, T, S, D, Dv, causal;
     double scale; /* 0: 1/sqrt(D) */
+    int no_fwd;   /* leave the forward attention out of the graph */
 } attn_case;
 
-/* Kernels of the graph below when the scheduler takes the joint path: the forward (1), the joint
- * gradients (statistics + one pass: 2), dq alone (1), dk and dv (statistics + pass: 2 each). The
- * three separate ones instead of the joint would make 11. */
-enum { KERNELS_WITH_JOINT = 8 };
+/* Kernels of the graph below when the scheduler takes the joint path. With the forward: the
+ * forward (1, also writing lse), the joint gradients (one pass, no statistics kernel: 1), dq alone
+ * (1), dk and dv (statistics + pass: 2 each) = 7; 8 if the statistics kernel still ran. Without:
+ * the joint gradients (statistics + pass: 2) and the same 5 = 7. The three separate ones instead
+ * of the joint would make 11 (10). */
+enum { KERNELS_WITH_JOINT = 7, KERNELS_WITH_JOINT_NO_FWD = 7 };
 
 /* One graph for one configuration: the forward; dq, dk and dv of the same (q, k, v, dy), which the
  * scheduler hands to the joint emitter; and dq of dy2, dk and dv of dy3, which have no full set of
@@ -34,10 +39,13 @@ static void graph_text(const attn_case *c, char *ir, size_t len) {
                      "graph \"t\" {\n"
                      "  %%q = input() name=\"q\" : %s\n"
                      "  %%k = input() name=\"k\" : %s\n"
-                     "  %%v = input() name=\"v\" : %s\n"
-                     "  %%y = attention(%%q, %%k, %%v) causal=%d scale=%.17g : %s\n"
-                     "  %%o = output(%%y) name=\"y\" : %s\n",
-                     q, k, v, c->causal, scale, o, o);
+                     "  %%v = input() name=\"v\" : %s\n",
+                     q, k, v);
+    if (!c->no_fwd)
+        n += snprintf(ir + n, len - (size_t)n,
+                      "  %%y = attention(%%q, %%k, %%v) causal=%d scale=%.17g : %s\n"
+                      "  %%o = output(%%y) name=\"y\" : %s\n",
+                      c->causal, scale, o, o);
     static const char *dys[] = {"dy", "dy2", "dy3"};
     static const struct { const char *name, *dy; int which; } grads[] = {
         {"dq", "dy", 0}, {"dk", "dy", 1}, {"dv", "dy", 2}, {"dq2", "dy2", 0}, {"dk3", "dy3", 1}, {"dv3", "dy3", 2},
@@ -73,12 +81,15 @@ static void check_case(const attn_case *c) {
     moac_cpu_free(cpu);
     if (st.fallback_nodes) print_error("%d node(s) ran on the reference kernel:\n%s\n", st.fallback_nodes, ir);
     assert_int_equal(st.fallback_nodes, 0);
-    if (st.kernels != KERNELS_WITH_JOINT) print_error("%d kernels: the joint gradients did not run?\n%s\n", st.kernels, ir);
-    assert_int_equal(st.kernels, KERNELS_WITH_JOINT);
+    int want = c->no_fwd ? KERNELS_WITH_JOINT_NO_FWD : KERNELS_WITH_JOINT;
+    if (st.kernels != want)
+        print_error("%d kernels, not %d: the joint gradients (without statistics kernel) did not run?\n%s\n", st.kernels,
+                    want, ir);
+    assert_int_equal(st.kernels, want);
     double e = moac_cpu_check_graph(g, NULL);
     if (getenv("ATTN_VERBOSE"))
-        print_message("%.3g  B=%d H=%d G=%d T=%d S=%d D=%d Dv=%d causal=%d\n", e, c->B, c->H, c->G, c->T, c->S, c->D,
-                      c->Dv, c->causal);
+        print_message("%.3g  B=%d H=%d G=%d T=%d S=%d D=%d Dv=%d causal=%d fwd=%d\n", e, c->B, c->H, c->G, c->T, c->S,
+                      c->D, c->Dv, c->causal, !c->no_fwd);
     if (!(e < 1e-4)) print_error("relative error %g for\n%s\n", e, ir);
     assert_true(e < 1e-4);
     moac_diag_free(&d);
@@ -98,10 +109,10 @@ static void run_cases(const attn_case *cases, int n) {
 static void test_mha(void **state) {
     (void)state;
     static const attn_case cases[] = {
-        {2, 2, 2, 5, 5, 8, 8, 0, 0},
-        {1, 3, 3, 7, 7, 12, 12, 0, 0},
-        {1, 2, 2, 33, 33, 64, 64, 0, 0},
-        {1, 2, 2, 1, 1, 8, 8, 0, 0},
+        {2, 2, 2, 5, 5, 8, 8, 0, 0, 0},
+        {1, 3, 3, 7, 7, 12, 12, 0, 0, 0},
+        {1, 2, 2, 33, 33, 64, 64, 0, 0, 0},
+        {1, 2, 2, 1, 1, 8, 8, 0, 0, 0},
     };
     run_cases(cases, sizeof cases / sizeof *cases);
 }
@@ -109,9 +120,9 @@ static void test_mha(void **state) {
 static void test_gqa(void **state) {
     (void)state;
     static const attn_case cases[] = {
-        {2, 6, 2, 7, 7, 12, 12, 0, 0},
-        {1, 6, 2, 33, 33, 64, 64, 0, 0},
-        {1, 6, 3, 17, 17, 8, 8, 0, 0},
+        {2, 6, 2, 7, 7, 12, 12, 0, 0, 0},
+        {1, 6, 2, 33, 33, 64, 64, 0, 0, 0},
+        {1, 6, 3, 17, 17, 8, 8, 0, 0, 0},
     };
     run_cases(cases, sizeof cases / sizeof *cases);
 }
@@ -119,8 +130,8 @@ static void test_gqa(void **state) {
 static void test_mqa(void **state) {
     (void)state;
     static const attn_case cases[] = {
-        {2, 6, 1, 16, 16, 8, 8, 0, 0},
-        {1, 4, 1, 33, 33, 64, 64, 0, 0},
+        {2, 6, 1, 16, 16, 8, 8, 0, 0, 0},
+        {1, 4, 1, 33, 33, 64, 64, 0, 0, 0},
     };
     run_cases(cases, sizeof cases / sizeof *cases);
 }
@@ -129,10 +140,23 @@ static void test_mqa(void **state) {
 static void test_shapes(void **state) {
     (void)state;
     static const attn_case cases[] = {
-        {2, 4, 2, 17, 17, 20, 8, 0, 0},
-        {1, 4, 2, 7, 33, 12, 12, 0, 0},
-        {2, 2, 1, 20, 3, 16, 16, 0, 0},
-        {2, 4, 1, 17, 17, 8, 12, 0, 0},
+        {2, 4, 2, 17, 17, 20, 8, 0, 0, 0},
+        {1, 4, 2, 7, 33, 12, 12, 0, 0, 0},
+        {2, 2, 1, 20, 3, 16, 16, 0, 0, 0},
+        {2, 4, 1, 17, 17, 8, 12, 0, 0, 0},
+    };
+    run_cases(cases, sizeof cases / sizeof *cases);
+}
+
+/* The joint gradients with their own statistics kernel (no forward in the graph to take lse
+ * from): MHA, GQA, MQA, odd lengths, D = 8, 12, 64. */
+static void test_no_forward(void **state) {
+    (void)state;
+    static const attn_case cases[] = {
+        {2, 2, 2, 5, 5, 8, 8, 0, 0, 1},
+        {2, 6, 2, 7, 7, 12, 12, 0, 0, 1},
+        {1, 4, 1, 33, 33, 64, 64, 0, 0, 1},
+        {2, 4, 2, 17, 17, 20, 8, 0, 0, 1},
     };
     run_cases(cases, sizeof cases / sizeof *cases);
 }
@@ -141,7 +165,7 @@ static void test_shapes(void **state) {
 static void test_sharp(void **state) {
     (void)state;
     static const attn_case cases[] = {
-        {1, 2, 1, 33, 33, 64, 64, 0, 1.0},
+        {1, 2, 1, 33, 33, 64, 64, 0, 1.0, 0},
     };
     run_cases(cases, sizeof cases / sizeof *cases);
 }
@@ -151,8 +175,9 @@ static void test_sharp(void **state) {
 static void test_threads(void **state) {
     (void)state;
     static const attn_case cases[] = {
-        {2, 6, 2, 37, 37, 64, 64, 1, 0},
-        {3, 4, 1, 21, 21, 12, 20, 0, 0},
+        {2, 6, 2, 37, 37, 64, 64, 1, 0, 0},
+        {3, 4, 1, 21, 21, 12, 20, 0, 0, 0},
+        {2, 6, 2, 37, 37, 64, 64, 1, 0, 1},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         char ir[4096];
@@ -207,7 +232,8 @@ static void test_threads(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mha),    cmocka_unit_test(test_gqa),   cmocka_unit_test(test_mqa),
-        cmocka_unit_test(test_shapes), cmocka_unit_test(test_sharp), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_shapes), cmocka_unit_test(test_no_forward), cmocka_unit_test(test_sharp),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
