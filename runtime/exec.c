@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "support/sysmem.h"
 
 struct moac_exec {
     const moac_graph *g;
@@ -57,21 +58,9 @@ static double planned_bytes(const moac_graph *g) {
     return peak;
 }
 
-/* Memory this process may still use: MemAvailable from /proc/meminfo (0 if unknown). */
-static double available_bytes(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    double kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
-
 static int new_interp(moac_exec *e, moac_diag *d) {
     const moac_graph *g = e->g;
-    double need = planned_bytes(g), have = available_bytes();
+    double need = planned_bytes(g), have = moac_mem_available();
     if (have > 0 && need > 0.9 * have) {
         moac_diag_file_error(d, NULL,
                              "running '%s' on the reference interpreter needs about %.1f GiB at its peak, but only "

@@ -9,6 +9,7 @@
 
 #include "backends/cpu/internal.h"
 #include "backends/cpu/pool.h"
+#include "support/sysmem.h"
 
 /* Kernels cheaper than this (flops + bytes, ~10 us of work) run on the calling thread: waking the
  * pool costs more (docs/measurements.md, "Small models"). */
@@ -445,10 +446,14 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
         if (!b->slots[s].external && b->slots[s].offset + (size_t)b->slots[s].bytes > arena)
             arena = b->slots[s].offset + (size_t)b->slots[s].bytes;
     c->arena_bytes = arena;
-    c->arena = aligned_alloc(64, (c->arena_bytes + 63) / 64 * 64 + 64);
+    double have = moac_mem_available();
+    if (have > 0 && (double)arena > 0.9 * have) c->arena = NULL;
+    else c->arena = aligned_alloc(64, (c->arena_bytes + 63) / 64 * 64 + 64);
     if (!c->arena) {
-        moac_diag_file_error(d, NULL, "out of memory: graph '%s' needs %.2f GiB of activations on the CPU backend",
-                             g->name, (double)c->arena_bytes / 1073741824.0);
+        moac_diag_file_error(d, NULL,
+                             "graph '%s' needs %.1f GiB of activations on the CPU backend at its peak, but only %.1f "
+                             "GiB of memory is available; lower the batch (--batch N) or the context in the spec",
+                             g->name, (double)c->arena_bytes / 1073741824.0, have / 1073741824.0);
         moac_cpu_free(c);
         return NULL;
     }
