@@ -6,8 +6,10 @@
 
 enum { MOAC_EXIT_OK = 0, MOAC_EXIT_INPUT = 1, MOAC_EXIT_USAGE = 2 };
 
-/* Whether path names IR text (a .ir file, as `moac ir` prints it) rather than a spec. */
-int moac_cli_is_ir_file(const char *path);
+/* The graph of path after the passes p asks for: a spec is loaded and lowered (batch 0: the
+ * spec's), IR text (a .ir file, as `moac ir` prints it) is read and verified. NULL after
+ * reporting to d. */
+moac_graph *moac_cli_load_graph(moac_arena *a, moac_diag *d, const char *path, moac_pipeline *p, long batch);
 
 int moac_cmd_check(int argc, char **argv);
 int moac_cmd_ir(int argc, char **argv);

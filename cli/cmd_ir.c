@@ -84,20 +84,7 @@ int moac_cmd_ir(int argc, char **argv) {
     moac_arena_init(&arena);
     moac_diag diag;
     moac_diag_init(&diag);
-    moac_graph *g = NULL;
-    if (moac_cli_is_ir_file(path)) {
-        moac_source *src = moac_source_load(&arena, &diag, path);
-        moac_graph *read = src ? moac_ir_read(&arena, src, &diag) : NULL;
-        if (read && !moac_ir_verify(read, &diag, "as read")) {
-            if (p.print_after && !strcmp(p.print_after, "lower"))
-                moac_diag_file_error(&diag, path, "is IR text already; the 'lower' pass runs only on specs");
-            else
-                g = moac_pipeline_graph(read, &p, &diag);
-        }
-    } else {
-        moac_spec *spec = moac_spec_load(&arena, path, &diag);
-        if (spec) g = moac_pipeline_spec(&arena, spec, batch, &p, &diag);
-    }
+    moac_graph *g = moac_cli_load_graph(&arena, &diag, path, &p, batch);
     if (g && !p.print_after && !p.print_after_all) {
         if (p.dot) moac_ir_dot(g, &dump);
         else moac_ir_print(g, &dump);

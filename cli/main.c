@@ -47,9 +47,20 @@ int moac_cli_usage_error(const char *cmd, const char *fmt, ...) {
     return MOAC_EXIT_USAGE;
 }
 
-int moac_cli_is_ir_file(const char *path) {
+moac_graph *moac_cli_load_graph(moac_arena *a, moac_diag *d, const char *path, moac_pipeline *p, long batch) {
     size_t n = strlen(path);
-    return n >= 3 && !strcmp(path + n - 3, ".ir");
+    if (n < 3 || strcmp(path + n - 3, ".ir")) {
+        moac_spec *spec = moac_spec_load(a, path, d);
+        return spec ? moac_pipeline_spec(a, spec, batch, p, d) : NULL;
+    }
+    moac_source *src = moac_source_load(a, d, path);
+    moac_graph *read = src ? moac_ir_read(a, src, d) : NULL;
+    if (!read || moac_ir_verify(read, d, "as read")) return NULL;
+    if (p->print_after && !strcmp(p->print_after, "lower")) {
+        moac_diag_file_error(d, path, "is IR text already; the 'lower' pass runs only on specs");
+        return NULL;
+    }
+    return moac_pipeline_graph(read, p, d);
 }
 
 int moac_cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {

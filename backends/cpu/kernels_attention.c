@@ -387,23 +387,25 @@ static kblock block_probs(ax *a, LLVMValueRef i0, int masked, LLVMValueRef *p) {
     return k;
 }
 
-static void block_dkv(ax *a, LLVMValueRef i0, int masked) {
+/* ds[r] = p[r] * (dout_r . v - D_r): the softmax gradient of a key-major block. */
+static void block_ds(ax *a, const kblock *k, const LLVMValueRef *p, LLVMValueRef *ds) {
     moac_cg *cg = a->cg;
-    LLVMBuilderRef b = cg->b;
-    LLVMValueRef p[MAX_W], dp[MAX_W];
+    tile_dots(a, a->YT, a->Dv, a->dout, k->drow, k->w.R, ds);
+    for (int r = 0; r < k->w.R; r++) {
+        LLVMValueRef dd = moac_cg_load(cg, cg->f32, a->ddp, moac_cg_addc(cg, k->srow, r));
+        ds[r] = LLVMBuildFMul(cg->b, p[r], LLVMBuildFSub(cg->b, ds[r], moac_cg_splat(cg, dd, a->W), ""), "");
+    }
+}
+
+static void block_dkv(ax *a, LLVMValueRef i0, int masked) {
+    LLVMValueRef p[MAX_W], ds[MAX_W];
     kblock k = block_probs(a, i0, masked, p);
-    rows w = k.w;
-    LLVMValueRef qrow = k.qrow, drow = k.drow, srow = k.srow;
     if (a->m == M_DV) {
-        tile_accum(a, a->AT, a->Dv, NULL, a->dout, drow, w.R, p);
+        tile_accum(a, a->AT, a->Dv, NULL, a->dout, k.drow, k.w.R, p);
         return;
     }
-    tile_dots(a, a->YT, a->Dv, a->dout, drow, w.R, dp);
-    for (int r = 0; r < w.R; r++) {
-        LLVMValueRef dd = moac_cg_load(cg, cg->f32, a->ddp, moac_cg_addc(cg, srow, r));
-        p[r] = LLVMBuildFMul(b, p[r], LLVMBuildFSub(b, dp[r], moac_cg_splat(cg, dd, a->W), ""), "");
-    }
-    tile_accum(a, a->AT, a->D, NULL, a->q, qrow, w.R, p);
+    block_ds(a, &k, p, ds);
+    tile_accum(a, a->AT, a->D, NULL, a->q, k.qrow, k.w.R, ds);
 }
 
 typedef void (*block_fn)(ax *a, LLVMValueRef start, int masked);
@@ -665,21 +667,14 @@ int moac_emit_attention_grad(const moac_emit_ctx *e) {
 /* Lanes = keys (XT = k*scale, YT = v), rows = queries of one head. */
 static void block_joint(ax *a, LLVMValueRef i0, int masked) {
     moac_cg *cg = a->cg;
-    LLVMBuilderRef b = cg->b;
     LLVMValueRef p[MAX_W], ds[MAX_W];
     kblock k = block_probs(a, i0, masked, p);
-    rows w = k.w;
-    LLVMValueRef qrow = k.qrow, drow = k.drow, srow = k.srow;
-    tile_accum(a, a->BT, a->Dv, NULL, a->dout, drow, w.R, p);
-    tile_dots(a, a->YT, a->Dv, a->dout, drow, w.R, ds);
-    for (int r = 0; r < w.R; r++) {
-        LLVMValueRef dd = moac_cg_load(cg, cg->f32, a->ddp, moac_cg_addc(cg, srow, r));
-        ds[r] = LLVMBuildFMul(b, p[r], LLVMBuildFSub(b, ds[r], moac_cg_splat(cg, dd, a->W), ""), "");
-    }
-    tile_accum(a, a->AT, a->D, NULL, a->q, qrow, w.R, ds);
-    for (int r = w.R; r < a->W; r++) ds[r] = LLVMConstNull(a->V);
+    tile_accum(a, a->BT, a->Dv, NULL, a->dout, k.drow, k.w.R, p);
+    block_ds(a, &k, p, ds);
+    tile_accum(a, a->AT, a->D, NULL, a->q, k.qrow, k.w.R, ds);
+    for (int r = k.w.R; r < a->W; r++) ds[r] = LLVMConstNull(a->V);
     transpose(a, ds);
-    tile_accum_ts(a, moac_cg_gep(cg, cg->f32, a->dqt, w.at), a->Tp, a->D, NULL, a->kk,
+    tile_accum_ts(a, moac_cg_gep(cg, cg->f32, a->dqt, k.w.at), a->Tp, a->D, NULL, a->kk,
                   moac_cg_add(cg, a->koff, moac_cg_mulc(cg, a->j0, a->D)), a->nk, ds);
 }
 

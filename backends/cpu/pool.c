@@ -84,8 +84,6 @@ void moac_pool_free(moac_pool *p) {
     free(p);
 }
 
-int moac_pool_threads(const moac_pool *p) { return p->threads; }
-
 void moac_pool_run(moac_pool *p, moac_kernel_fn fn, void **bufs, int64_t items) {
     if (p->threads == 1 || items < 2) {
         if (items > 0) fn(bufs, 0, items);

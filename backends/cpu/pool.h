@@ -10,7 +10,6 @@ typedef struct moac_pool moac_pool;
 
 moac_pool *moac_pool_new(int threads);
 void moac_pool_free(moac_pool *p);
-int moac_pool_threads(const moac_pool *p);
 /* Runs fn over [0, items) split in contiguous equal shares, one per thread; returns when all are done. */
 void moac_pool_run(moac_pool *p, moac_kernel_fn fn, void **bufs, int64_t items);
 

@@ -42,7 +42,8 @@ static int take_error(LLVMErrorRef e, const char *what, char *err, size_t errlen
     return -1;
 }
 
-const char *moac_jit_cache_dir(void) {
+/* The cache directory in use ("" when the cache is off). */
+static const char *cache_dir(void) {
     static char dir[1024];
     const char *off = getenv("MOAC_CACHE");
     if (off && !strcmp(off, "0")) return "";
@@ -157,7 +158,7 @@ void moac_jit_cache_store(const char *path, const void *bytes, size_t len) {
 }
 
 const char *moac_jit_cache_path(const char *key, const char *ext, char *buf, size_t len) {
-    const char *dir = moac_jit_cache_dir();
+    const char *dir = cache_dir();
     if (!*dir || !key) {
         if (len) buf[0] = 0;
         return buf;

@@ -18,7 +18,7 @@
 typedef struct moac_jit moac_jit;
 
 typedef struct moac_jit_stats {
-    double emit_s;     /* time to compute the cache key */
+    double key_s;     /* time to compute the cache key */
     double compile_s;  /* optimisation + code generation (0 on a cache hit) */
     double load_s;     /* linking the object into the JIT */
     int cache_hit;
@@ -44,8 +44,5 @@ void moac_jit_free(moac_jit *j);
 /* The optimised module as LLVM IR text, or as the target's assembly (for `moac emit`); the
  * module is consumed. Returns a malloc'd string, or NULL with err. */
 char *moac_jit_emit_text(moac_cg *cg, int assembly, char *err, size_t errlen);
-
-/* The cache directory in use ("" when the cache is off). */
-const char *moac_jit_cache_dir(void);
 
 #endif

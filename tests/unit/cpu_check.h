@@ -128,8 +128,9 @@ static inline double moac_cpu_check_graph(const moac_graph *g, const moac_interp
 }
 
 /* Like moac_cpu_check_ir, and fails the test when any node ran on the reference kernel instead
- * of generated code (what the per-emitter tests need to know). */
-static inline double moac_cpu_check_ir_native(const char *ir_text) {
+ * of generated code (what the per-emitter tests need to know). kernels (if not NULL) receives
+ * how many kernels the graph compiled to. */
+static inline double moac_cpu_check_ir_native(const char *ir_text, int *kernels) {
     moac_arena arena;
     moac_arena_init(&arena);
     moac_diag d;
@@ -141,6 +142,7 @@ static inline double moac_cpu_check_ir_native(const char *ir_text) {
     if (!c) print_error("%s", d.out.data ? d.out.data : "moac_cpu_new failed\n");
     assert_non_null(c);
     int fallback = moac_cpu_get_stats(c).fallback_nodes;
+    if (kernels) *kernels = moac_cpu_get_stats(c).kernels;
     moac_cpu_free(c);
     if (fallback) print_error("%d node(s) ran on the reference kernel:\n%s\n", fallback, ir_text);
     assert_int_equal(fallback, 0);

@@ -8,7 +8,7 @@
 #include "backends/cpu/emit.h"
 
 static void check(const char *ir) {
-    double e = moac_cpu_check_ir_native(ir);
+    double e = moac_cpu_check_ir_native(ir, NULL);
     if (getenv("MATMUL_VERBOSE")) print_message("%.3g  %s", e, strstr(ir, "%y ="));
     if (!(e < 1e-4)) print_error("relative error %g for\n%s\n", e, ir);
     assert_true(e < 1e-4);

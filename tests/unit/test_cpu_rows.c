@@ -9,7 +9,7 @@
 
 /* Reads the graph, checks that no node fell back to the reference kernel, and compares. */
 static void check(const char *ir) {
-    double e = moac_cpu_check_ir_native(ir);
+    double e = moac_cpu_check_ir_native(ir, NULL);
     if (getenv("ROWS_VERBOSE")) print_message("%.3g  %s", e, strstr(ir, "%y ="));
     if (!(e < 1e-4)) print_error("relative error %g for\n%s\n", e, ir);
     assert_true(e < 1e-4);
