@@ -73,6 +73,7 @@ static int parse_backend(const char *cmd, const char *v, moac_backend *b) {
 
 static int parse_count(const char *cmd, const char *flag, const char *v, long lo, long *out) {
     char *end;
+    *out = lo; /* defined on the error path too (the compiler cannot see that callers stop there) */
     long n = strtol(v, &end, 10);
     if (!*v || *end || n < lo || n > 1000000000L)
         return moac_cli_usage_error(cmd, "%s needs a whole number >= %ld, not '%s'", flag, lo, v);

@@ -74,6 +74,7 @@ static sema_val *field(sema *s, sema_scope *scope, const char *name, int *bad) {
 static int int_field(sema *s, sema_scope *scope, const char *name, long long dflt, int required,
                      long long lo, long long hi, int *out) {
     int bad = 0;
+    *out = (int)dflt; /* defined on every path, errors included: callers may read it after a diagnostic */
     sema_val *v = field(s, scope, name, &bad);
     if (bad) return -1;
     if (!v) {
@@ -92,6 +93,7 @@ static int int_field(sema *s, sema_scope *scope, const char *name, long long dfl
 
 static int num_field(sema *s, sema_scope *scope, const char *name, double dflt, double lo, double hi, double *out) {
     int bad = 0;
+    *out = dflt;
     sema_val *v = field(s, scope, name, &bad);
     if (bad) return -1;
     if (!v) { *out = dflt; return 0; }
@@ -106,8 +108,9 @@ static moac_loc field_loc(sema *s, sema_scope *scope, const char *name) {
 /* ---- small option parsers -------------------------------------------------------------- */
 
 static int opt_int(sema *s, const sema_val *call, const char *p, long long dflt, long long lo, long long hi, int *out) {
+    *out = (int)dflt; /* the default also after an error */
     sema_val *v = sema_arg(call, p);
-    if (!v) { *out = (int)dflt; return 0; }
+    if (!v) return 0;
     long long x;
     if (sema_want_int(s, v, moac_arena_printf(s->arena, "'%s' of %s()", p, call->fn->name), lo, hi, &x)) return -1;
     *out = (int)x;
@@ -115,20 +118,23 @@ static int opt_int(sema *s, const sema_val *call, const char *p, long long dflt,
 }
 
 static int opt_num(sema *s, const sema_val *call, const char *p, double dflt, double lo, double hi, double *out) {
+    *out = dflt; /* the default also after an error */
     sema_val *v = sema_arg(call, p);
-    if (!v) { *out = dflt; return 0; }
+    if (!v) return 0;
     return sema_want_num(s, v, moac_arena_printf(s->arena, "'%s' of %s()", p, call->fn->name), lo, hi, out);
 }
 
 static int opt_bool(sema *s, const sema_val *call, const char *p, int dflt, int *out) {
+    *out = dflt; /* the default also after an error */
     sema_val *v = sema_arg(call, p);
-    if (!v) { *out = dflt; return 0; }
+    if (!v) return 0;
     return sema_want_bool(s, v, moac_arena_printf(s->arena, "'%s' of %s()", p, call->fn->name), out);
 }
 
 static int opt_choice(sema *s, const sema_val *call, const char *p, int dflt, const char *const *choices, int *out) {
+    *out = dflt; /* the default also after an error */
     sema_val *v = sema_arg(call, p);
-    if (!v) { *out = dflt; return 0; }
+    if (!v) return 0;
     int c = sema_want_choice(s, v, moac_arena_printf(s->arena, "'%s' of %s()", p, call->fn->name), choices);
     if (c < 0) return -1;
     *out = c;

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Learning, not just running: a tiny dynamic-MoAS model trained by the reference interpreter on
-# ../shared/data/tinyshakespeare.txt (300 steps, ~15 s) must reach a validation loss well below
+# tests/data/shakespeare-256k.txt (300 steps, ~15 s) must reach a validation loss well below
 # the data's unigram entropy (the loss of a model that ignores context).
 . "$(dirname "$0")/lib.sh"
 if [ -n "${MOAC_SANITIZED:-}" ]; then echo "skipped under sanitizers (too slow there)"; exit 77; fi
-data=../shared/data/tinyshakespeare.txt
+data=tests/data/shakespeare-256k.txt
 [ -f "$data" ] || { fail "$data is missing"; finish; }
 expect_rc 0 "$moac" train tests/specs/tiny-moas.moa --data "$data" --out "$tmp/run"
 entropy=$(grep -o 'unigram entropy [0-9.]*' "$tmp/err" | cut -d' ' -f3)
