@@ -55,7 +55,7 @@ moac_graph *moac_cli_load_graph(moac_arena *a, moac_diag *d, const char *path, m
         moac_spec *spec = moac_spec_load(a, path, d);
         return spec ? moac_pipeline_spec(a, spec, batch, p, d) : NULL;
     }
-    moac_source *src = moac_source_load(a, d, path);
+    moac_source *src = moac_source_load(a, d, path, &moac_limits_ir);
     moac_graph *read = src ? moac_ir_read(a, src, d) : NULL;
     if (!read || moac_ir_verify(read, d, "as read")) return NULL;
     if (p->print_after && !strcmp(p->print_after, "lower")) {

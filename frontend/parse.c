@@ -356,29 +356,20 @@ static const char *canonical(moac_arena *a, const char *path) {
     return copy;
 }
 
-/* Reads an included file; failures are reported at the include's file name. */
+/* Reads an included file through the bounded reader (the limits of a spec file); failures are
+ * reported at the include's file name. */
 static moac_source *read_included(unit_state *u, const char *path, const moac_ast_item *inc) {
-    FILE *f = fopen(path, "rb");
-    int err = errno;
-    moac_strbuf b;
-    moac_strbuf_init(&b);
-    if (f) {
-        char chunk[65536];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) moac_strbuf_append(&b, chunk, n);
-        err = ferror(f) ? (errno ? errno : EIO) : 0;
-        fclose(f);
+    char *text, why[512];
+    size_t len;
+    if (moac_file_read(path, &moac_limits_spec, &text, &len, why, sizeof why)) {
+        moac_diag_error(u->d, inc->name_loc, "cannot read included file '%s': %s", inc->name, why);
+        return NULL;
     }
-    moac_source *src = NULL;
-    const char *text = moac_strbuf_cstr(&b);
-    if (!f || err)
-        moac_diag_error(u->d, inc->name_loc, "cannot read included file '%s': %s", inc->name, strerror(err));
-    else if (memchr(text, 0, b.len))
-        moac_diag_error(u->d, inc->name_loc, "included file '%s' contains NUL bytes; expected a text file",
-                        inc->name);
-    else
-        src = moac_source_from_text(u->a, path, text);
-    moac_strbuf_free(&b);
+    moac_source *src = moac_arena_alloc(u->a, sizeof *src);
+    src->path = moac_arena_strdup(u->a, path);
+    src->len = len;
+    src->text = moac_arena_strndup(u->a, text, len);
+    free(text);
     return src;
 }
 
@@ -442,7 +433,7 @@ static moac_ast_unit *parse_root(moac_arena *a, const moac_source *src, moac_dia
 }
 
 moac_ast_unit *moac_parse_unit(moac_arena *a, const char *path, moac_diag *d) {
-    return parse_root(a, moac_source_load(a, d, path), d);
+    return parse_root(a, moac_source_load(a, d, path, &moac_limits_spec), d);
 }
 
 moac_ast_unit *moac_parse_unit_text(moac_arena *a, const char *path, const char *text, moac_diag *d) {

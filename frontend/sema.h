@@ -43,9 +43,14 @@ typedef struct sema_binding {
     int is_let; /* a let labels the scheme it defines */
 } sema_binding;
 
+/* Bindings in definition order, with a hash index by name: a spec may have 100,000s of lets, so
+ * growth is geometric and lookup is O(1) (a linear scan and a copy every 16 bindings made 32,000
+ * lets take 1.9 GB and 7 s). */
 typedef struct sema_scope {
     sema_binding *items;
-    int count;
+    int count, cap;
+    int *index;     /* open addressing: 1 + the item's position, 0 empty */
+    int index_cap;  /* a power of two, at least twice count */
 } sema_scope;
 
 typedef struct sema {
@@ -55,11 +60,24 @@ typedef struct sema {
     const char *model_name;
     moac_loc model_loc;
     int have_model;
+    int depth;     /* sema_eval calls in progress: bounded, so a long chain of lets cannot overflow the stack */
+    int too_deep;  /* the depth error was reported */
+    int schemes;   /* attention scheme nodes built so far (to_scheme calls), bounded by SEMA_MAX_SCHEMES */
 } sema;
+
+/* How many expressions and names an evaluation may go through at once (a let chain `let v2 = v1
+ * + 1` adds two levels a let). Real specs need tens; the C stack holds many times this many. */
+enum { SEMA_MAX_EVAL_DEPTH = 2000 };
+/* How many parts (schemes, branches, KV groupings) one model's attention may have. A let used
+ * twice in a mixture is built twice, so `let a2 = mean(a1, a1)` chains double the count each
+ * time: without a bound 40 such lines take all memory. */
+enum { SEMA_MAX_SCHEMES = 1024 };
 
 /* Evaluation (sema_eval.c). NULL means an error was already reported. */
 sema_val *sema_eval(sema *s, const moac_ast *e);
 sema_binding *sema_lookup(sema_scope *scope, const char *name);
+/* Appends a binding named `name` (which the caller made sure is not there yet); zeroed otherwise. */
+sema_binding *sema_scope_insert(sema *s, sema_scope *scope, const char *name);
 sema_val *sema_binding_value(sema *s, sema_binding *b);
 const sema_builtin *sema_builtin_find(const char *name);
 const char *sema_val_describe(sema *s, const sema_val *v); /* "number 6.5", "call mha()" ... */

@@ -2,10 +2,12 @@
  * arithmetic, and binds call arguments to the builtin's parameters. It knows nothing about what
  * a scheme or a mixture is; sema_model.c gives the values their meaning. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "frontend/sema.h"
+#include "support/hash.h"
 
 /* Every constructor a spec can call. Parameters are in positional order. */
 static const sema_builtin builtins[] = {
@@ -57,10 +59,45 @@ static sema_val *new_val(sema *s, sema_val_kind kind, moac_loc loc) {
     return v;
 }
 
+static uint64_t name_hash(const char *name) {
+    return moac_hash_bytes(MOAC_HASH_SEED, name, strlen(name));
+}
+
 sema_binding *sema_lookup(sema_scope *scope, const char *name) {
-    for (int i = 0; i < scope->count; i++)
-        if (!strcmp(scope->items[i].name, name)) return &scope->items[i];
-    return NULL;
+    if (!scope->index_cap) return NULL;
+    size_t mask = (size_t)scope->index_cap - 1;
+    for (size_t h = (size_t)name_hash(name) & mask;; h = (h + 1) & mask) {
+        int at = scope->index[h];
+        if (!at) return NULL;
+        if (!strcmp(scope->items[at - 1].name, name)) return &scope->items[at - 1];
+    }
+}
+
+static void index_put(sema_scope *scope, int item) {
+    size_t mask = (size_t)scope->index_cap - 1, h = (size_t)name_hash(scope->items[item].name) & mask;
+    while (scope->index[h]) h = (h + 1) & mask;
+    scope->index[h] = item + 1;
+}
+
+sema_binding *sema_scope_insert(sema *s, sema_scope *scope, const char *name) {
+    if (scope->count == scope->cap) { /* doubling: the arena keeps old copies, at most as much again */
+        int cap = scope->cap ? scope->cap * 2 : 16;
+        sema_binding *grown = moac_arena_alloc(s->arena, sizeof *grown * (size_t)cap);
+        if (scope->count) memcpy(grown, scope->items, sizeof *grown * (size_t)scope->count);
+        scope->items = grown;
+        scope->cap = cap;
+    }
+    sema_binding *b = &scope->items[scope->count++];
+    memset(b, 0, sizeof *b);
+    b->name = name;
+    if (2 * scope->count > scope->index_cap) {
+        scope->index_cap = scope->index_cap ? scope->index_cap * 2 : 32;
+        scope->index = moac_arena_alloc(s->arena, sizeof *scope->index * (size_t)scope->index_cap); /* zeroed */
+        for (int i = 0; i < scope->count; i++) index_put(scope, i);
+    } else {
+        index_put(scope, scope->count - 1);
+    }
+    return b;
 }
 
 sema_val *sema_binding_value(sema *s, sema_binding *b) {
@@ -220,8 +257,24 @@ static sema_val *eval_arith(sema *s, const moac_ast *e) {
     return v;
 }
 
+static sema_val *eval_node(sema *s, const moac_ast *e);
+
 sema_val *sema_eval(sema *s, const moac_ast *e) {
     if (!e) return NULL;
+    if (s->depth >= SEMA_MAX_EVAL_DEPTH) {
+        if (!s->too_deep)
+            moac_diag_error(s->diag, e->loc, "this value is nested too deeply through names (more than %d levels "
+                            "of lets and expressions); define it with fewer intermediate lets", SEMA_MAX_EVAL_DEPTH);
+        s->too_deep = 1;
+        return NULL;
+    }
+    s->depth++;
+    sema_val *v = eval_node(s, e);
+    s->depth--;
+    return v;
+}
+
+static sema_val *eval_node(sema *s, const moac_ast *e) {
     switch (e->kind) {
     case MOAC_AST_NUMBER: {
         sema_val *v = new_val(s, SEMA_NUM, e->loc);

@@ -26,13 +26,7 @@ static void scope_add(sema *s, sema_scope *scope, const char *name, moac_loc loc
         moac_diag_note(s->diag, prev->loc, "'%s' was first defined here", name);
         return;
     }
-    if (scope->count % 16 == 0) {
-        sema_binding *grown = moac_arena_alloc(s->arena, sizeof *grown * (size_t)(scope->count + 16));
-        if (scope->count) memcpy(grown, scope->items, sizeof *grown * (size_t)scope->count);
-        scope->items = grown;
-    }
-    sema_binding *b = &scope->items[scope->count++];
-    b->name = name;
+    sema_binding *b = sema_scope_insert(s, scope, name);
     b->loc = loc;
     b->expr = expr;
     b->is_let = scope == &s->lets;
@@ -414,6 +408,12 @@ static moac_scheme *mix_scheme(sema *s, const sema_val *v, const moac_spec *m, i
 static moac_scheme *to_scheme(sema *s, const sema_val *v, const moac_spec *m, int want_kv) {
     static const char *const attention[] = {"attn", "mha", "gqa", "mqa", "sparse", "mean", "sum", "route", "capacity", NULL};
     static const char *const kv[] = {"group", "mean", "route", "capacity", NULL};
+    if (++s->schemes > SEMA_MAX_SCHEMES) {
+        if (s->schemes == SEMA_MAX_SCHEMES + 1)
+            moac_diag_error(s->diag, v->loc, "the attention has more than %d parts (branches of mixtures, nested "
+                            "through lets, multiply); use fewer or smaller mixtures", SEMA_MAX_SCHEMES);
+        return NULL;
+    }
     if (want_call(s, v, want_kv ? "a KV grouping" : "an attention scheme", want_kv ? kv : attention)) {
         if (!want_kv && sema_is_call(v, "group"))
             moac_diag_note(s->diag, v->loc, "group() shares one K/V projection; use it inside attn(kv = ...)");

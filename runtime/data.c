@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "support/readfile.h"
 #include "support/rng.h"
 
 /* The synthetic task's tokens (docs/training.md). Both layouts number ';' 0, then the keys, then
@@ -47,42 +47,18 @@ static void set_path(moac_dataset *ds, const char *path) {
     ds->path = p;
 }
 
-/* Reads the whole file; on failure reports why, with what to do, and returns -1. */
+/* Reads the whole file through the bounded reader (regular files up to MOAC_LIMIT_DATA_BYTES;
+ * bytes of any value, the byte tokenizer takes binary files); on failure reports why, with what
+ * to do, and returns -1. */
 static int read_all(const char *path, unsigned char **out, size_t *len, moac_diag *d) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        moac_diag_file_error(d, path, "cannot read training data: %s (data paths are relative to the directory "
-                             "moac runs in)", strerror(errno));
+    char *text, why[512];
+    if (moac_file_read(path, &moac_limits_data, &text, len, why, sizeof why)) {
+        int missing = errno == ENOENT;
+        moac_diag_file_error(d, path, "cannot read training data: %s%s", why,
+                             missing ? " (data paths are relative to the directory moac runs in)" : "");
         return -1;
     }
-    struct stat sb;
-    int stat_failed = fstat(fileno(f), &sb);
-    if (stat_failed || S_ISDIR(sb.st_mode)) {
-        moac_diag_file_error(d, path, "cannot read training data: %s",
-                             stat_failed ? strerror(errno) : "it is a directory; give a text file");
-        fclose(f);
-        return -1;
-    }
-    size_t cap = sb.st_size > 0 ? (size_t)sb.st_size + 1 : 4096, n = 0, got;
-    unsigned char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) { /* the file grew, or is not a regular file: keep reading */
-            unsigned char *bigger = cap * 2 > cap ? realloc(buf, cap * 2) : NULL;
-            if (!bigger) free(buf);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    int failed = !buf || ferror(f), err = errno;
-    fclose(f);
-    if (failed) {
-        moac_diag_file_error(d, path, "cannot read training data: %s", buf ? strerror(err) : "out of memory");
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *len = n;
+    *out = (unsigned char *)text;
     return 0;
 }
 

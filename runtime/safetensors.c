@@ -437,21 +437,16 @@ static int parse_header(moac_safetensors *st, const char *path, const char *text
 
 moac_safetensors *moac_safetensors_read(const char *path, moac_diag *d) {
     int errors_before = d->errors;
-    FILE *f = fopen(path, "rb");
+    /* the bounded reader's checks (regular file, MOAC_LIMIT_CHECKPOINT_BYTES); read in place */
+    uint64_t size = 0, hlen = 0;
+    char why[512];
+    FILE *f = moac_file_open(path, &moac_limits_checkpoint, &size, why, sizeof why);
     if (!f) {
-        moac_diag_file_error(d, path, "cannot read: %s (moac train writes its checkpoint to "
-                             "<out>/ckpt.safetensors, runs/<spec name>/ by default)", strerror(errno));
+        int missing = errno == ENOENT;
+        moac_diag_file_error(d, path, "cannot read: %s%s", why, missing ? " (moac train writes its checkpoint to "
+                             "<out>/ckpt.safetensors, runs/<spec name>/ by default)" : "");
         return NULL;
     }
-    struct stat sb;
-    int stat_failed = fstat(fileno(f), &sb);
-    if (stat_failed || S_ISDIR(sb.st_mode)) {
-        moac_diag_file_error(d, path, "cannot read: %s",
-                             stat_failed ? strerror(errno) : "it is a directory, not a safetensors file");
-        fclose(f);
-        return NULL;
-    }
-    uint64_t size = (uint64_t)sb.st_size, hlen = 0;
     unsigned char len8[8];
     if (size < 8 || fread(len8, 1, 8, f) != 8) {
         moac_diag_file_error(d, path, "the file is %" PRIu64 " bytes, too short for the 8-byte header length; it is "

@@ -25,7 +25,10 @@ static const char *level_name(moac_diag_level level) {
     return "error";
 }
 
-/* Prints line `line` of src with a caret under [col, col+len). Tabs are kept so the caret lines up. */
+/* Prints line `line` of src with a caret under [col, col+len). Tabs are kept so the caret lines up.
+ * A long line (a generated spec may have one of megabytes) is shown as a window of SHOWN_COLS
+ * bytes around the caret, with "..." where it is cut, so 20 errors cannot print 100 MB. */
+enum { SHOWN_COLS = 160, SHOWN_BEFORE = 40 };
 static void print_source_line(moac_strbuf *b, moac_loc loc) {
     const char *p = loc.src->text, *end = loc.src->text + loc.src->len;
     for (int l = 1; l < loc.line && p < end; p++)
@@ -33,16 +36,23 @@ static void print_source_line(moac_strbuf *b, moac_loc loc) {
     const char *eol = p;
     while (eol < end && *eol != '\n') eol++;
     if (eol > p && eol[-1] == '\r') eol--; /* CRLF files: do not print the carriage return */
+    long linelen = (long)(eol - p), from = 0, to = linelen; /* the shown bytes: [from, to) */
+    if (linelen > SHOWN_COLS) {
+        from = loc.col - 1 > SHOWN_BEFORE ? loc.col - 1 - SHOWN_BEFORE : 0;
+        if (from > linelen - SHOWN_COLS) from = linelen - SHOWN_COLS;
+        to = from + SHOWN_COLS;
+    }
+    const char *cut_before = from > 0 ? "..." : "", *cut_after = to < linelen ? "..." : "";
     int width = snprintf(NULL, 0, "%d", loc.line);
-    moac_strbuf_printf(b, " %*d | ", width < 4 ? 4 : width, loc.line);
-    moac_strbuf_append(b, p, (size_t)(eol - p));
-    moac_strbuf_printf(b, "\n %*s | ", width < 4 ? 4 : width, "");
-    int linelen = (int)(eol - p);
-    for (int i = 1; i < loc.col; i++) moac_strbuf_putc(b, (i <= linelen && p[i - 1] == '\t') ? '\t' : ' ');
+    moac_strbuf_printf(b, " %*d | %s", width < 4 ? 4 : width, loc.line, cut_before);
+    moac_strbuf_append(b, p + from, (size_t)(to - from));
+    moac_strbuf_printf(b, "%s\n %*s | %*s", cut_after, width < 4 ? 4 : width, "", (int)strlen(cut_before), "");
+    long col = loc.col < from + 1 ? from + 1 : loc.col;
+    for (long i = from + 1; i < col && i <= to; i++) moac_strbuf_putc(b, (i <= linelen && p[i - 1] == '\t') ? '\t' : ' ');
     moac_strbuf_putc(b, '^');
-    int len = loc.len;
-    if (loc.col + len - 1 > linelen) len = linelen - loc.col + 1;
-    for (int i = 1; i < len; i++) moac_strbuf_putc(b, '~');
+    long last = loc.col + (long)loc.len - 1; /* the span's last column, clipped to what is shown */
+    if (last > to) last = to;
+    for (long i = col + 1; i <= last; i++) moac_strbuf_putc(b, '~');
     moac_strbuf_putc(b, '\n');
 }
 
@@ -83,32 +93,18 @@ void moac_diag_file_error(moac_diag *d, const char *path, const char *fmt, ...) 
     moac_strbuf_putc(&d->out, '\n');
 }
 
-moac_source *moac_source_load(moac_arena *a, moac_diag *d, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        moac_diag_file_error(d, path, "cannot read file: %s", strerror(errno));
+moac_source *moac_source_load(moac_arena *a, moac_diag *d, const char *path, const moac_read_limits *lim) {
+    char *text, why[512];
+    size_t len;
+    if (moac_file_read(path, lim, &text, &len, why, sizeof why)) {
+        moac_diag_file_error(d, path, "cannot read file: %s", why);
         return NULL;
     }
-    moac_strbuf b;
-    moac_strbuf_init(&b);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) moac_strbuf_append(&b, chunk, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        moac_diag_file_error(d, path, "cannot read file (is it a directory?)");
-        moac_strbuf_free(&b);
-        return NULL;
-    }
-    const char *text = moac_strbuf_cstr(&b);
-    if (memchr(text, 0, b.len)) {
-        moac_diag_file_error(d, path, "file contains NUL bytes; expected a text file");
-        moac_strbuf_free(&b);
-        return NULL;
-    }
-    moac_source *s = moac_source_from_text(a, path, text);
-    moac_strbuf_free(&b);
+    moac_source *s = moac_arena_alloc(a, sizeof *s);
+    s->path = moac_arena_strdup(a, path);
+    s->len = len;
+    s->text = moac_arena_strndup(a, text, len);
+    free(text);
     return s;
 }
 

@@ -12,6 +12,7 @@
 #ifndef MOAC_DIAG_H
 #define MOAC_DIAG_H
 #include "support/arena.h"
+#include "support/readfile.h"
 #include "support/strbuf.h"
 
 /* A loaded source file (spec or IR text). Text is NUL-terminated and owned by the arena. */
@@ -52,9 +53,10 @@ void moac_diag_file_error(moac_diag *d, const char *path, const char *fmt, ...)
 /* True once max_errors were reported; a stage should then stop early. */
 int moac_diag_full(const moac_diag *d);
 
-/* Reads a whole file into the arena. Reports "cannot read" (with the system's reason) and
- * returns NULL when it cannot. Rejects files containing NUL bytes (binary). */
-moac_source *moac_source_load(moac_arena *a, moac_diag *d, const char *path);
+/* Reads a whole text file into the arena through the bounded reader (support/readfile.h, with
+ * lim: moac_limits_spec or moac_limits_ir). Reports "cannot read file: <why>" and returns NULL
+ * when it cannot: a missing file, one that is not a regular file, one over the limit, NUL bytes. */
+moac_source *moac_source_load(moac_arena *a, moac_diag *d, const char *path, const moac_read_limits *lim);
 /* Wraps text already in memory (tests, the CLI's stdin). The text is copied. */
 moac_source *moac_source_from_text(moac_arena *a, const char *path, const char *text);
 

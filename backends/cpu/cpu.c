@@ -384,8 +384,8 @@ static int build_emit(moac_build *b, const moac_graph *g, moac_diag *d) {
     return 0;
 }
 
-/* The compile-cache key of g: its IR text (which determines every kernel), the target and the
- * moac executable (moac_jit_key). */
+/* The compile-cache key of g: its IR text (which determines every kernel), the target (with the
+ * thread count the work split was made for) and the moac executable (moac_jit_key). */
 static void graph_key(const moac_graph *g, char key[17]) {
     moac_strbuf text;
     moac_strbuf_init(&text);

@@ -1,8 +1,9 @@
 /* The compiled schedule as a cache file: kernels (names, work items, operand slots), steps, slots
  * (sizes, lifetimes, arena offsets) and which node lives in which slot. Written next to the
  * object file under the same key, which already covers the graph, the target and the moac
- * executable, so the layout of these structs cannot differ between writer and reader; the header
- * still checks sizes and counts, and anything inconsistent is treated as a miss. */
+ * executable, so the layout of these structs cannot differ between writer and reader. The cache
+ * entry's checksum (moac_jit_cache_load) catches damage to any byte, a moved offset included;
+ * the header still checks sizes and counts, and anything inconsistent is treated as a miss. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +62,21 @@ void moac_plan_save(const moac_build *b, const char *path) {
 
 static int valid_node(const moac_build *b, int32_t id) { return id >= -1 && id < (int32_t)b->g->count; }
 
+/* Copies n bytes from the payload at *at into dst; 0 when the payload is too short. */
+static int take(const char *data, size_t len, size_t *at, void *dst, size_t n) {
+    if (n > len - *at) return 0;
+    memcpy(dst, data + *at, n);
+    *at += n;
+    return 1;
+}
+
 int moac_plan_load(moac_build *b, const char *path) {
     if (!*path) return -1;
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
+    size_t len, at = 0;
+    char *data = moac_jit_cache_load(path, &len); /* checksum verified */
+    if (!data) return -1;
     header h;
-    int ok = fread(&h, sizeof h, 1, f) == 1 && !memcmp(h.magic, magic, sizeof magic) &&
+    int ok = take(data, len, &at, &h, sizeof h) && !memcmp(h.magic, magic, sizeof magic) &&
              h.sizes[0] == sizeof(moac_kernel_desc) && h.sizes[1] == sizeof(slot_rec) &&
              h.sizes[2] == sizeof(step_rec) && h.nodes == b->g->count && h.nslots < (1u << 24) &&
              h.nsteps < (1u << 24) && h.nkernels < (1u << 24);
@@ -79,11 +89,11 @@ int moac_plan_load(moac_build *b, const char *path) {
         slots = calloc((size_t)h.nslots + 1, sizeof *slots);
         steps = calloc((size_t)h.nsteps + 1, sizeof *steps);
         kernels = calloc((size_t)h.nkernels + 1, sizeof *kernels);
-        ok = nodes && slots && steps && kernels && fread(nodes, sizeof *nodes, (size_t)h.nodes * 2, f) == h.nodes * 2 &&
-             fread(slots, sizeof *slots, h.nslots, f) == h.nslots && fread(steps, sizeof *steps, h.nsteps, f) == h.nsteps &&
-             fread(kernels, sizeof *kernels, h.nkernels, f) == h.nkernels && fgetc(f) == EOF;
+        ok = nodes && slots && steps && kernels && take(data, len, &at, nodes, sizeof *nodes * h.nodes * 2) &&
+             take(data, len, &at, slots, sizeof *slots * h.nslots) && take(data, len, &at, steps, sizeof *steps * h.nsteps) &&
+             take(data, len, &at, kernels, sizeof *kernels * h.nkernels) && at == len;
     }
-    fclose(f);
+    free(data);
     /* Every index must point inside its table before anything trusts it. */
     for (uint32_t i = 0; ok && i < h.nodes; i++) ok = nodes[2 * i] >= -1 && nodes[2 * i] < (int32_t)h.nslots;
     for (uint32_t s = 0; ok && s < h.nslots; s++) ok = valid_node(b, slots[s].node) && slots[s].bytes >= 0;

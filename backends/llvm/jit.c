@@ -7,6 +7,7 @@
 #include <llvm-c/Orc.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,19 +16,12 @@
 #include <unistd.h>
 
 #include "support/clock.h"
+#include "support/hash.h"
+#include "support/readfile.h"
 
 struct moac_jit {
     LLVMOrcLLJITRef jit;
 };
-
-/* FNV-1a, 64 bits: the cache key only has to tell different modules apart. */
-static uint64_t fnv(uint64_t h, const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 static int take_error(LLVMErrorRef e, const char *what, char *err, size_t errlen) {
     if (!e) return 0;
@@ -118,36 +112,95 @@ static moac_jit *load_object(LLVMMemoryBufferRef obj, const moac_target *t, char
     return j;
 }
 
-/* The cached object, checked to be a plausible ELF file; NULL if absent or damaged. */
+/* A cache entry on disk: this header, then the payload (an object file or a schedule). The
+ * checksum covers the header's other fields and the payload, so flipped bits, random bytes, a
+ * moved offset or a truncated file are all caught before anything is used; the name binds the
+ * entry to its key, so a file copied under another key's name is refused too. */
+typedef struct entry_header {
+    char magic[8];
+    char name[40];    /* the entry's file name: key + extension */
+    uint64_t len;     /* payload bytes */
+    uint64_t sum;     /* moac_hash_bytes of the header up to here, then the payload */
+} entry_header;
+
+static const char entry_magic[8] = "MOACENT1";
+static const moac_read_limits entry_limits = {"compile cache entries", (uint64_t)4 << 30, 0};
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static uint64_t entry_sum(const entry_header *h, const void *payload) {
+    uint64_t sum = moac_hash_bytes(MOAC_HASH_SEED, h, offsetof(entry_header, sum));
+    return moac_hash_bytes(sum, payload, (size_t)h->len);
+}
+
+void *moac_jit_cache_load(const char *path, size_t *len) {
+    *len = 0;
+    if (!*path || access(path, F_OK)) return NULL; /* no entry: a plain miss */
+    char *buf, why[512];
+    size_t n;
+    const char *problem = NULL;
+    entry_header h;
+    if (moac_file_read(path, &entry_limits, &buf, &n, why, sizeof why)) {
+        problem = why;
+    } else {
+        if (n >= sizeof h) memcpy(&h, buf, sizeof h);
+        if (n < sizeof h || memcmp(h.magic, entry_magic, sizeof h.magic))
+            problem = "not a moac cache entry";
+        else if (h.len != n - sizeof h)
+            problem = "its length is wrong (truncated or appended to)";
+        else if (strncmp(h.name, base_name(path), sizeof h.name) || !memchr(h.name, 0, sizeof h.name))
+            problem = "it belongs to another key";
+        else if (entry_sum(&h, buf + sizeof h) != h.sum)
+            problem = "checksum mismatch";
+    }
+    if (problem) {
+        /* One line, then a fresh compile replaces the entry; never run what it holds. */
+        fprintf(stderr, "moac: warning: compile cache entry %s is damaged (%s); recompiling and replacing it\n", path,
+                problem);
+        free(buf);
+        remove(path);
+        return NULL;
+    }
+    memmove(buf, buf + sizeof h, (size_t)h.len);
+    *len = (size_t)h.len;
+    return buf;
+}
+
+/* The cached object, checked (moac_jit_cache_load) and still required to be an ELF file. */
 static LLVMMemoryBufferRef cache_read(const char *path) {
+    size_t n;
+    char *bytes = moac_jit_cache_load(path, &n);
+    if (!bytes) return NULL;
     LLVMMemoryBufferRef buf = NULL;
-    char *msg = NULL;
-    if (!*path || access(path, R_OK)) return NULL;
-    if (LLVMCreateMemoryBufferWithContentsOfFile(path, &buf, &msg)) {
-        LLVMDisposeMessage(msg);
-        return NULL;
-    }
-    size_t n = LLVMGetBufferSize(buf);
-    const char *p = LLVMGetBufferStart(buf);
-    if (n < 64 || memcmp(p, "\177ELF", 4)) {
-        LLVMDisposeMemoryBuffer(buf);
-        return NULL;
-    }
+    if (n >= 64 && !memcmp(bytes, "\177ELF", 4))
+        buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, n, base_name(path));
+    free(bytes);
     return buf;
 }
 
 void moac_jit_cache_store(const char *path, const void *bytes, size_t len) {
-    if (!*path) return;
+    if (!*path || strlen(base_name(path)) >= sizeof ((entry_header *)0)->name) return;
     char dir[1100];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
     if (make_dirs(dir)) return;
+    entry_header h = {.len = len};
+    memcpy(h.magic, entry_magic, sizeof h.magic);
+    snprintf(h.name, sizeof h.name, "%s", base_name(path));
+    h.sum = entry_sum(&h, bytes);
+    /* A temporary name, flushed to disk, then renamed over the entry: a crash at any point
+     * leaves either the old entry or the whole new one, never half of one. */
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) return;
-    int ok = fwrite(bytes, 1, len, f) == len;
+    int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(bytes, 1, len, f) == len;
+    ok = fflush(f) == 0 && ok;
+    ok = fsync(fileno(f)) == 0 && ok;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path)) remove(tmp);
 }
@@ -163,23 +216,28 @@ const char *moac_jit_cache_path(const char *key, const char *ext, char *buf, siz
 }
 
 void moac_jit_key(const char *material, size_t len, const moac_target *t, const char *flags, char key[17]) {
-    uint64_t h = 14695981039346656037ull;
-    h = fnv(h, material, len);
+    /* Everything the compiled code and the schedule depend on: the material (the graph's IR
+     * text), the target (triple, CPU, features, vector width, threads: MOAC_CPU,
+     * MOAC_CPU_FEATURES and MOAC_THREADS all land there), the caller's flags, the entry format,
+     * moac's and LLVM's versions, and the executable itself. */
+    uint64_t h = moac_hash_bytes(MOAC_HASH_SEED, material, len);
     const char *tk = moac_target_key(t);
-    h = fnv(h, tk, strlen(tk) + 1);
-    if (flags) h = fnv(h, flags, strlen(flags) + 1);
-    const char *v = MOAC_VERSION_STRING "|" MOAC_LLVM_VERSION;
-    h = fnv(h, v, strlen(v) + 1);
+    h = moac_hash_bytes(h, tk, strlen(tk) + 1);
+    if (flags) h = moac_hash_bytes(h, flags, strlen(flags) + 1);
+    const char *v = MOAC_VERSION_STRING "|" MOAC_LLVM_VERSION "|";
+    h = moac_hash_bytes(h, v, strlen(v) + 1);
+    h = moac_hash_bytes(h, entry_magic, sizeof entry_magic);
     /* The compiler itself: a rebuilt moac (new emitters) must not reuse an old one's code. */
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     struct stat st;
     if (n > 0) {
         exe[n] = 0;
-        h = fnv(h, exe, (size_t)n);
+        h = moac_hash_bytes(h, exe, (size_t)n);
         if (!stat(exe, &st)) {
-            long long id[3] = {(long long)st.st_size, (long long)st.st_mtim.tv_sec, (long long)st.st_mtim.tv_nsec};
-            h = fnv(h, (const char *)id, sizeof id);
+            long long id[5] = {(long long)st.st_size, (long long)st.st_mtim.tv_sec, (long long)st.st_mtim.tv_nsec,
+                               (long long)st.st_ino, (long long)st.st_dev};
+            h = moac_hash_bytes(h, id, sizeof id);
         }
     }
     snprintf(key, 17, "%016llx", (unsigned long long)h);

@@ -7,8 +7,8 @@
  * target, the flags and the identity of the moac executable itself (so a rebuilt compiler never
  * reuses an older one's code) — so a second run of the same spec skips emission, optimisation and
  * code generation entirely. Directory: $MOAC_CACHE_DIR, else $XDG_CACHE_HOME/moac, else
- * ~/.cache/moac; MOAC_CACHE=0 turns it off. Entries are written atomically; a damaged entry is
- * recompiled and replaced, never trusted. */
+ * ~/.cache/moac; MOAC_CACHE=0 turns it off. Entries are written atomically and carry a checksum
+ * that is verified on load; a damaged entry is reported, recompiled and replaced, never run. */
 #ifndef MOAC_LLVM_JIT_H
 #define MOAC_LLVM_JIT_H
 #include <stddef.h>
@@ -34,9 +34,13 @@ moac_jit *moac_jit_load_cached(const char *key, const moac_target *t);
 /* Compiles cg's module (which it consumes: cg->mod is NULL afterwards), stores the object under
  * key (if not NULL) and loads it. NULL with a message in err on failure. stats may be NULL. */
 moac_jit *moac_jit_compile(moac_cg *cg, const char *key, moac_jit_stats *stats, char *err, size_t errlen);
-/* Writes bytes to a cache file atomically (temporary name, then rename); failures are ignored
- * (no cache is not an error). */
+/* Writes bytes to a cache file atomically (temporary name, fsync, rename) behind a header with
+ * their length, the file's name and a checksum; failures are ignored (no cache is not an error). */
 void moac_jit_cache_store(const char *path, const void *bytes, size_t len);
+/* The payload of cache file path (malloc'd, *len bytes), or NULL when there is none. An entry
+ * that fails its checks (checksum, length, name) is reported in one warning line on stderr and
+ * removed, and NULL returned: the caller recompiles and stores a fresh one. */
+void *moac_jit_cache_load(const char *path, size_t *len);
 /* The address of function `name`, or NULL. */
 void *moac_jit_lookup(moac_jit *j, const char *name);
 void moac_jit_free(moac_jit *j);

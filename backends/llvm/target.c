@@ -58,6 +58,8 @@ LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t
 
 const char *moac_target_key(const moac_target *t) {
     static __thread char key[1300];
-    snprintf(key, sizeof key, "%s|%s|%s", t->triple, t->cpu, t->features); /* code does not depend on threads */
+    /* the matmul emitter splits work by the thread count, so code compiled for one thread count
+     * is slower (not wrong) on another: threads are part of the target */
+    snprintf(key, sizeof key, "%s|%s|%s|vec=%d|threads=%d", t->triple, t->cpu, t->features, t->vec, t->threads);
     return key;
 }

@@ -21,7 +21,8 @@ typedef struct moac_target {
 const moac_target *moac_target_host(void);
 /* A TargetMachine for t at -O3 (caller disposes), or NULL with a message in err. */
 LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t errlen);
-/* A short stable string naming the target, for cache keys: "x86_64-...|sapphirerapids|+avx512f,...". */
+/* A short stable string naming the target and everything of it the code depends on, for cache
+ * keys: "x86_64-...|sapphirerapids|+avx512f,...|vec=16|threads=8". */
 const char *moac_target_key(const moac_target *t);
 
 #endif

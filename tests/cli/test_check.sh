@@ -39,5 +39,5 @@ expect_rc 1 "$moac" check "$tmp"
 grep -q "error:" "$tmp/err" || fail "directory message"
 printf 'model\0{}' >"$tmp/bin.moa"
 expect_rc 1 "$moac" check "$tmp/bin.moa"
-grep -q "NUL bytes" "$tmp/err" || fail "binary file message"
+grep -q "contains a NUL byte (at byte 5)" "$tmp/err" || fail "binary file message"
 finish

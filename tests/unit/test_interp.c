@@ -346,7 +346,7 @@ static int run_ir_tool(const char *ir_path, const char *inputs_path) {
     int rc = 1;
     moac_interp *ip = NULL;
     FILE *in = NULL;
-    const moac_source *src = moac_source_load(&a, &d, ir_path);
+    const moac_source *src = moac_source_load(&a, &d, ir_path, &moac_limits_ir);
     moac_graph *g = src ? moac_ir_read(&a, src, &d) : NULL;
     if (!g || moac_ir_verify(g, &d, "read")) {
         fputs(moac_strbuf_cstr(&d.out), stderr);
