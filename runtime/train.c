@@ -256,6 +256,10 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
     if (o->resume) {
         if (moac_checkpoint_load(o->resume, spec, &s.state, &info, d)) goto done;
         s.seed = info.seed;
+        if (same_file(o->resume, ckpt)) { /* the last good checkpoint, until this run writes one */
+            s.saved = 1;
+            s.saved_step = info.step;
+        }
         if (o->steps >= 0 && (uint64_t)o->steps < info.step) {
             moac_diag_file_error(d, o->resume, "is at step %llu, past --steps %ld; pass --steps %llu or more, or leave "
                                  "it out to keep the checkpoint's plan of %llu steps", (unsigned long long)info.step,
@@ -337,8 +341,8 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
         }
     }
     /* Nothing to train (--steps 0, or a resumed run already at its plan): the checkpoint still
-     * goes where the final line says, unless it is the very file resumed from. */
-    if (!s.saved && !(o->resume && same_file(o->resume, ckpt)) && eval_and_save(&s, o, d)) goto done;
+     * goes where the final line says, unless it is the very file resumed from (s.saved). */
+    if (!s.saved && eval_and_save(&s, o, d)) goto done;
     FILE *m = s.metrics;
     s.metrics = NULL;
     if (fclose(m)) {
