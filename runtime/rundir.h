@@ -18,7 +18,8 @@ int moac_rundir_make(const char *dir, moac_diag *d);
 int moac_rundir_lock(const char *dir, moac_diag *d);
 
 /* With the lock held: removes <base>.tmp-<pid> files in dir whose process is gone (a run killed
- * while writing a checkpoint), saying so on stderr for each (also under --quiet: it is news). Returns how many it removed. */
+ * while writing a checkpoint), saying so on stderr for each (also under --quiet: it is news).
+ * Returns how many it removed. */
 int moac_rundir_clean_stale(const char *dir, const char *base);
 
 #endif
