@@ -17,9 +17,10 @@ static const char train_help[] =
     "Trains the spec FILE. Without --data (and no `data` in its train block) it trains on the\n"
     "built-in synthetic associative-recall task and reports answer accuracy.\n"
     "\n"
-    "  --data PATH      a text file (overrides the spec's data; tokenizer from the spec)\n"
+    "  --data PATH      a text file (overrides the spec's data; tokenizer from the spec); on\n"
+    "                   --resume the checkpoint's recorded data is used, and --data must be it\n"
     "  --steps N        number of optimizer steps in all (overrides the spec's steps; on --resume\n"
-    "                   the checkpoint's plan is kept unless given)\n"
+    "                   the checkpoint's plan is kept unless given; 0 writes the initial checkpoint)\n"
     "  --until N        stop after step N with a checkpoint, as Ctrl-C would (train in parts)\n"
     "  --batch N        sequences per step (overrides the spec's batch; batches depend on it,\n"
     "                   so keep it the same when resuming for identical losses)\n"
@@ -31,13 +32,16 @@ static const char train_help[] =
     "\n"
     "A progress bar shows on a terminal, plain lines otherwise. Ctrl-C writes a checkpoint and\n"
     "stops (exit status 130); a second Ctrl-C stops at once. An existing checkpoint in --out is\n"
-    "never overwritten by a new run: resume it or choose another directory.\n";
+    "never overwritten by a new run: resume it or choose another directory. A run locks --out\n"
+    "(moac.lock): a second run there is refused while the first is alive.\n";
 
 static const char eval_help[] =
     "usage: moac eval FILE --ckpt CKPT [--data PATH] [--batches N] [--batch N] [--backend cpu|interp]\n"
     "\n"
     "Prints the validation loss of the checkpoint CKPT of spec FILE (and the answer accuracy on\n"
-    "the synthetic task), over the same validation batches training evaluates on.\n";
+    "the synthetic task), over the same validation batches training evaluates on. Without --data\n"
+    "it reads the data the checkpoint records (and checks its size and sha256); --data must be\n"
+    "that same data.\n";
 
 static const char generate_help[] =
     "usage: moac generate FILE --ckpt CKPT [--prompt TEXT] [--tokens N] [--temperature T]\n"

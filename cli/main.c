@@ -1,5 +1,6 @@
 /* moac: the command-line driver. Each subcommand parses its flags and calls the library. */
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,6 +82,9 @@ int moac_cli_flag_value(int argc, char **argv, int *i, const char *name, const c
 }
 
 int main(int argc, char **argv) {
+    /* A file size limit (ulimit -f) would kill moac mid-write with SIGXFSZ and no word; ignored,
+     * the write fails with EFBIG instead and the writer reports it (the old file stays). */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? MOAC_EXIT_USAGE : MOAC_EXIT_OK;

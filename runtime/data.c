@@ -1,3 +1,6 @@
+/* realpath is XSI (the build asks for plain POSIX 2008) */
+#define _XOPEN_SOURCE 700
+
 #include "runtime/data.h"
 
 #include <assert.h>
@@ -6,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "support/readfile.h"
 #include "support/rng.h"
+#include "support/sha256.h"
 
 /* The synthetic task's tokens (docs/training.md). Both layouts number ';' 0, then the keys, then
  * the values; the joined layout adds one token per (key, value) pair after them.
@@ -32,19 +37,44 @@ static int syn_pair0(const syn_layout *l) { return syn_val0(l) + l->nvals; }
 /* Where the listing ends: the ';' position (a joined pair takes one position, a separate one two). */
 static int syn_listing_len(const syn_layout *l, int pairs) { return l->joined ? pairs : 2 * pairs; }
 
+int moac_synthetic_vocab(moac_synth_layout layout) { return syn_layouts[layout].vocab; }
+
 void moac_dataset_free(moac_dataset *ds) {
     free(ds->tokens);
     free((char *)ds->path); /* always our own copy (see set_path) */
+    free(ds->given);
+    free(ds->abspath);
     memset(ds, 0, sizeof *ds);
 }
 
-/* The dataset keeps its own copy of the path, so it may outlive the caller's string. */
-static void set_path(moac_dataset *ds, const char *path) {
-    size_t n = strlen(path) + 1;
+static char *copy_of(const char *s) {
+    size_t n = strlen(s) + 1;
     char *p = malloc(n);
     if (!p) abort();
-    memcpy(p, path, n);
-    ds->path = p;
+    memcpy(p, s, n);
+    return p;
+}
+
+/* The dataset keeps its own copy of the path, so it may outlive the caller's string. */
+static void set_path(moac_dataset *ds, const char *path) { ds->path = copy_of(path); }
+
+void moac_dataset_set_given(moac_dataset *ds, const char *given) {
+    free(ds->given);
+    ds->given = copy_of(given);
+}
+
+/* The file's absolute path, for the checkpoint's record: realpath, or (if the file went away
+ * since it was read) the working directory joined with path. */
+static char *absolute_path(const char *path) {
+    char *real = realpath(path, NULL);
+    if (real) return real;
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd)) return copy_of(path);
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *p = malloc(n);
+    if (!p) abort();
+    snprintf(p, n, "%s/%s", cwd, path);
+    return p;
 }
 
 /* Reads the whole file through the bounded reader (regular files up to MOAC_LIMIT_DATA_BYTES;
@@ -194,6 +224,13 @@ int moac_dataset_load_text(moac_dataset *ds, const char *path, moac_data_kind ki
     }
     if (!rc) rc = tokenise(ds, text, n, max_vocab, kind == MOAC_DATA_CHAR ? fixed_chars : NULL, nfixed, d);
     if (!rc) rc = check_split(ds, split, context, d);
+    if (!rc) { /* what a checkpoint records of its data */
+        ds->given = copy_of(path);
+        ds->abspath = absolute_path(path);
+        ds->bytes = n;
+        ds->split = split;
+        moac_sha256_hex(text, n, ds->sha256);
+    }
     free(text);
     if (rc) moac_dataset_free(ds);
     return rc;

@@ -24,6 +24,12 @@ typedef struct moac_dataset {
     moac_synth_layout layout; /* SYNTHETIC: a pair listed as one token (joined) or two (separate) */
     int context;              /* T the dataset was checked for (and the synthetic entropy uses) */
     const char *path;         /* for messages; the dataset's own copy ("synthetic" for the task) */
+    /* CHAR/BYTE: where the text came from, as a checkpoint records it (docs/training.md) */
+    char *given;              /* the path as the user gave it (own copy; path unless set otherwise) */
+    char *abspath;            /* the absolute path of the file read (own copy) */
+    uint64_t bytes;           /* its size */
+    char sha256[65];          /* its content hash, as `sha256sum` prints it */
+    double split;             /* the training fraction it was split with */
 } moac_dataset;
 
 /* Reads and tokenises a text file. Fails, with a message naming the file and what to do, if it
@@ -44,6 +50,10 @@ int moac_dataset_load_text(moac_dataset *ds, const char *path, moac_data_kind ki
 int moac_dataset_synthetic(moac_dataset *ds, int pairs, moac_synth_layout layout, int vocab, int context,
                           moac_diag *d);
 void moac_dataset_free(moac_dataset *ds);
+/* Replaces ds->given (the path a checkpoint records as given by the user). */
+void moac_dataset_set_given(moac_dataset *ds, const char *given);
+/* The number of tokens of the synthetic task in this layout (53 separate, 256 joined). */
+int moac_synthetic_vocab(moac_synth_layout layout);
 
 /* One batch: x and y are [B, T] (y is x shifted by one: the next-token targets). answer, if not
  * NULL, is [B, T] with 1 where y is an answer the synthetic task scores (always 0 for text).

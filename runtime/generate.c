@@ -16,6 +16,7 @@
 #include "passes/pass.h"
 #include "runtime/checkpoint.h"
 #include "runtime/data.h"
+#include "runtime/data_source.h"
 #include "support/clock.h"
 #include "support/rng.h"
 
@@ -46,16 +47,6 @@ static int choose(const double *logits, int V, const moac_generate_opts *o, uint
         if (u < acc) return buf[i].token;
     }
     return buf[k - 1].token; /* u * total rounded up to the last bucket's edge */
-}
-
-/* The tokeniser the checkpoint was trained with: its character table, bytes, or the synthetic
- * task of the spec. */
-static int open_tokens(moac_dataset *ds, const moac_spec *spec, const moac_ckpt_info *info, moac_diag *d) {
-    if (info->data_kind == MOAC_DATA_SYNTHETIC)
-        return moac_dataset_synthetic(ds, spec->train.synth_pairs, spec->train.synth_layout, spec->vocab,
-                                      spec->context, d);
-    moac_dataset_vocab(ds, info->data_kind, info->chars, info->nchars);
-    return 0;
 }
 
 /* Without --prompt: on the synthetic task, the listing, ';' and first query of the first
@@ -107,7 +98,7 @@ int moac_generate(const moac_spec *spec, const moac_generate_opts *o, moac_diag 
         moac_diag_file_error(d, NULL, "out of memory for the model's parameters");
         goto done;
     }
-    if (moac_checkpoint_load(o->ckpt, spec, &state, &info, d) || open_tokens(&ds, spec, &info, d)) goto done;
+    if (moac_checkpoint_load(o->ckpt, spec, &state, &info, d) || moac_data_tokens(&ds, spec, o->ckpt, &info, d)) goto done;
     have_ds = 1;
     size_t cap = (o->prompt ? strlen(o->prompt) : (size_t)T) + (size_t)o->tokens;
     tokens = malloc((cap + 1) * sizeof *tokens);

@@ -266,6 +266,11 @@ const moac_st_tensor *moac_safetensors_find(const moac_safetensors *st, const ch
     return hit ? *hit : NULL;
 }
 
+int moac_safetensors_meta_count(const moac_safetensors *st) { return st->nmeta; }
+const char *moac_safetensors_meta_key(const moac_safetensors *st, int i) {
+    return i >= 0 && i < st->nmeta ? st->meta[i].key : NULL;
+}
+
 const char *moac_safetensors_meta(const moac_safetensors *st, const char *key) {
     for (int i = 0; i < st->nmeta; i++)
         if (!strcmp(st->meta[i].key, key)) return st->meta[i].value;

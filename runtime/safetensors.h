@@ -40,6 +40,9 @@ void moac_safetensors_free(moac_safetensors *st);
 int moac_safetensors_count(const moac_safetensors *st);
 const moac_st_tensor *moac_safetensors_at(const moac_safetensors *st, int i);
 const moac_st_tensor *moac_safetensors_find(const moac_safetensors *st, const char *name);
+/* The metadata entries, in file order (keys are unique: the JSON reader refuses duplicates). */
+int moac_safetensors_meta_count(const moac_safetensors *st);
+const char *moac_safetensors_meta_key(const moac_safetensors *st, int i);
 /* The metadata value of key, or NULL. */
 const char *moac_safetensors_meta(const moac_safetensors *st, const char *key);
 

@@ -17,6 +17,8 @@
 #include "passes/pass.h"
 #include "runtime/checkpoint.h"
 #include "runtime/data.h"
+#include "runtime/data_source.h"
+#include "runtime/rundir.h"
 #include "support/clock.h"
 
 typedef struct session {
@@ -32,6 +34,10 @@ typedef struct session {
     int32_t *x, *y;
     uint8_t *answer;
     uint64_t total;  /* planned steps of the run */
+    FILE *metrics;
+    const char *metrics_path, *ckpt;
+    int saved;           /* a checkpoint was written by this run */
+    uint64_t saved_step; /* ... at this step */
 } session;
 
 static void session_free(session *s) {
@@ -72,19 +78,13 @@ static int build_graphs(session *s, int training, moac_diag *d) {
     return 0;
 }
 
-static int load_data(session *s, const char *data, const moac_ckpt_info *ck, moac_diag *d) {
-    const moac_spec *spec = s->spec;
-    int rc;
-    if (!data) {
-        rc = moac_dataset_synthetic(&s->data, spec->train.synth_pairs, spec->train.synth_layout, spec->vocab,
-                                    spec->context, d);
-    } else {
-        moac_data_kind kind = spec->train.tokenizer == MOAC_TOK_BYTE ? MOAC_DATA_BYTE : MOAC_DATA_CHAR;
-        int fixed = ck && ck->data_kind == MOAC_DATA_CHAR && kind == MOAC_DATA_CHAR;
-        rc = moac_dataset_load_text(&s->data, data, kind, spec->train.split, spec->vocab, spec->context,
-                                    fixed ? ck->chars : NULL, fixed ? ck->nchars : 0, d);
-    }
+/* The data to train or evaluate on: a checkpoint's own when there is one (runtime/data_source.h). */
+static int load_data(session *s, const char *data, const char *ckpt, const moac_ckpt_info *ck, moac_diag *d) {
+    int rc = moac_data_open(&s->data, s->spec, data, ckpt, ck, d);
     s->have_data = rc == 0;
+    /* notes about the data ("continuing on ...") belong before the run, not after it */
+    fputs(moac_strbuf_cstr(&d->out), stderr);
+    moac_strbuf_clear(&d->out);
     return rc;
 }
 
@@ -172,60 +172,80 @@ static void progress(const moac_train_opts *o, uint64_t step, uint64_t total, do
     fflush(stderr);
 }
 
-static int make_dir(const char *dir, moac_diag *d) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(path, 0777) && errno != EEXIST) break;
-        *p = '/';
-    }
-    if (mkdir(path, 0777) && errno != EEXIST) {
-        moac_diag_file_error(d, dir, "cannot create the output directory: %s", strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
-        moac_diag_file_error(d, dir, "is not a directory; pass another --out");
-        return -1;
-    }
-    return 0;
-}
-
 /* True when a and b name the same existing file. */
 static int same_file(const char *a, const char *b) {
     struct stat sa, sb;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* ---- metrics and checkpoints: every write checked --------------------------------------- */
+
+/* After each metrics line: the line reached the file (a full disk, a file size limit or a
+ * broken device shows up in the write or the flush), else an error that says what is kept. */
+static int metrics_written(session *s, moac_diag *d) {
+    int bad = ferror(s->metrics);
+    if (fflush(s->metrics)) bad = 1;
+    if (!bad) return 0;
+    int err = errno ? errno : EIO;
+    if (s->saved)
+        moac_diag_file_error(d, s->metrics_path, "cannot write metrics (%s); training stopped at step %llu without "
+                             "another checkpoint: %s is unchanged at step %llu; fix that and continue with --resume %s",
+                             strerror(err), (unsigned long long)s->state.step, s->ckpt,
+                             (unsigned long long)s->saved_step, s->ckpt);
+    else
+        moac_diag_file_error(d, s->metrics_path, "cannot write metrics (%s); training stopped at step %llu, and this "
+                             "run wrote no checkpoint; fix that (free some disk space?) and run again",
+                             strerror(err), (unsigned long long)s->state.step);
+    return -1;
+}
+
+static int save(session *s, moac_diag *d) {
+    if (moac_checkpoint_save(s->ckpt, s->spec, &s->state, &s->data, s->seed, s->total, d)) return -1;
+    s->saved = 1;
+    s->saved_step = s->state.step;
+    return 0;
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
 
-static int eval_and_save(session *s, const moac_train_opts *o, FILE *metrics, const char *ckpt, moac_diag *d) {
+static int eval_and_save(session *s, const moac_train_opts *o, moac_diag *d) {
     eval_result r;
     if (evaluate(s, s->spec->train.eval_batches, &r, d)) return -1;
+    FILE *metrics = s->metrics;
+    errno = 0;
     fprintf(metrics, "{\"step\":%llu,\"eval\":{\"val_loss\":%.9g", (unsigned long long)s->state.step, r.loss);
     if (r.answers) fprintf(metrics, ",\"accuracy\":%.6g,\"answers\":%ld", r.accuracy, r.answers);
     fprintf(metrics, "}}\n");
-    fflush(metrics);
+    if (metrics_written(s, d)) return -1;
     if (!o->quiet) {
         if (o->progress) fputc('\n', stderr);
         fprintf(stderr, "eval step %llu: val loss %.4f", (unsigned long long)s->state.step, r.loss);
         if (r.answers) fprintf(stderr, ", answer accuracy %.1f%% (%ld answers)", 100 * r.accuracy, r.answers);
         fputc('\n', stderr);
     }
-    return moac_checkpoint_save(ckpt, s->spec, &s->state, &s->data, s->seed, s->total, d);
+    return save(s, d);
+}
+
+/* Takes the run directory: created, locked for this run, cleared of dead runs' temporary files. */
+static int take_run_dir(const char *dir, int *lock, moac_diag *d) {
+    if (moac_rundir_make(dir, d) || (*lock = moac_rundir_lock(dir, d)) < 0) return -1;
+    moac_rundir_clean_stale(dir, "ckpt.safetensors");
+    return 0;
 }
 
 int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
     session s = {.spec = spec, .B = o->batch > 0 ? o->batch : spec->train.batch, .T = spec->context,
                  .seed = (uint64_t)spec->train.seed};
     moac_arena_init(&s.arena);
-    int rc = 1;
+    int rc = 1, lock = -1;
     char ckpt[4096], metrics_path[4096];
-    FILE *metrics = NULL;
     snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", o->out_dir);
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", o->out_dir);
+    s.ckpt = ckpt;
+    s.metrics_path = metrics_path;
+    /* The directory is locked before anything in it is looked at, so two runs cannot both find
+     * it free and then overwrite each other's checkpoints. */
+    if (take_run_dir(o->out_dir, &lock, d)) goto done;
     if (access(ckpt, F_OK) == 0 && !(o->resume && same_file(o->resume, ckpt))) {
         moac_diag_file_error(d, ckpt, "already exists; continue that run with --resume %s, or pass another --out",
                              ckpt);
@@ -236,16 +256,25 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
     if (o->resume) {
         if (moac_checkpoint_load(o->resume, spec, &s.state, &info, d)) goto done;
         s.seed = info.seed;
+        if (same_file(o->resume, ckpt)) { /* the last good checkpoint, until this run writes one */
+            s.saved = 1;
+            s.saved_step = info.step;
+        }
+        if (o->steps >= 0 && (uint64_t)o->steps < info.step) {
+            moac_diag_file_error(d, o->resume, "is at step %llu, past --steps %ld; pass --steps %llu or more, or leave "
+                                 "it out to keep the checkpoint's plan of %llu steps", (unsigned long long)info.step,
+                                 o->steps, (unsigned long long)info.step, (unsigned long long)info.total);
+            goto done;
+        }
     } else {
         moac_state_init_weights(&s.state, s.seed);
     }
-    const char *data = o->data ? o->data : spec->train.data;
-    if (load_data(&s, data, o->resume ? &info : NULL, d)) goto done;
+    if (load_data(&s, o->data, o->resume, o->resume ? &info : NULL, d)) goto done;
     s.train_exec = moac_exec_new(s.train_graph, o->backend, o->quiet, d);
     s.eval_exec = s.train_exec ? moac_exec_new(s.eval_graph, o->backend, o->quiet, d) : NULL;
-    if (!s.train_exec || !s.eval_exec || make_dir(o->out_dir, d)) goto done;
-    metrics = fopen(metrics_path, o->resume ? "a" : "w");
-    if (!metrics) {
+    if (!s.train_exec || !s.eval_exec) goto done;
+    s.metrics = fopen(metrics_path, o->resume ? "a" : "w");
+    if (!s.metrics) {
         moac_diag_file_error(d, metrics_path, "cannot write metrics: %s", strerror(errno));
         goto done;
     }
@@ -258,8 +287,8 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
         for (int p = 0; p < s.state.nparams; p++) nparams += (long long)s.state.params[p].numel;
         fprintf(stderr, "moac: training '%s' (%lld parameters) on %s (vocab %d, unigram entropy %.3f nats), %llu steps "
                         "of %d x %d tokens\n",
-                spec->name, nparams, data ? data : "the synthetic recall task", s.data.vocab,
-                moac_dataset_unigram_entropy(&s.data), (unsigned long long)total, s.B, s.T);
+                spec->name, nparams, s.data.kind == MOAC_DATA_SYNTHETIC ? "the synthetic recall task" : s.data.path,
+                s.data.vocab, moac_dataset_unigram_entropy(&s.data), (unsigned long long)total, s.B, s.T);
     }
     double start = moac_seconds(), t0 = start;
     uint64_t first = s.state.step;
@@ -284,41 +313,50 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
         moac_adamw_step(&s.state, &sched, lr);
         double t1 = moac_seconds(), tps = (double)s.B * s.T / (t1 - t0);
         t0 = t1;
-        fprintf(metrics, "{\"step\":%llu,\"loss\":%.17g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f",
+        errno = 0;
+        fprintf(s.metrics, "{\"step\":%llu,\"loss\":%.17g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f",
                 (unsigned long long)s.state.step, loss, lr, norm, tps);
         for (int i = 0; i < moac_exec_metric_count(s.train_exec); i++) {
             if (!strcmp(moac_exec_metric_name(s.train_exec, i, NULL), "loss")) continue;
-            put_metric(metrics, s.train_exec, i);
+            put_metric(s.metrics, s.train_exec, i);
         }
-        fputs("}\n", metrics);
+        fputs("}\n", s.metrics);
+        if (metrics_written(&s, d)) goto done;
         double per_step = (t1 - start) / (double)(s.state.step - first);
         uint64_t every = total >= 20 ? total / 20 : 1;
         if (o->progress || s.state.step % every == 0 || s.state.step == total)
             progress(o, s.state.step, total, loss, lr, tps, per_step * (double)(total - s.state.step), 0);
         int eval_now = spec->train.eval_every > 0 && s.state.step % (uint64_t)spec->train.eval_every == 0;
         if (eval_now || s.state.step == total) {
-            if (eval_and_save(&s, o, metrics, ckpt, d)) goto done;
+            if (eval_and_save(&s, o, d)) goto done;
         }
         int until = o->until > 0 && s.state.step >= (uint64_t)o->until;
         if (((o->stop && *o->stop) || until) && s.state.step < total) {
-            if (!eval_now && moac_checkpoint_save(ckpt, spec, &s.state, &s.data, s.seed, total, d)) goto done;
+            if (!eval_now && save(&s, d)) goto done;
             if (o->progress) fputc('\n', stderr);
             fprintf(stderr, "moac: %s after step %llu; checkpoint written to %s (continue with --resume %s)\n",
                     until ? "stopping as asked (--until)" : "interrupted", (unsigned long long)s.state.step, ckpt, ckpt);
-            if (until) {
-                rc = 0;
-                goto done;
-            }
-            rc = 130;
+            rc = until ? 0 : 130;
             goto done;
         }
     }
-    if (!o->quiet) fprintf(stderr, "moac: done: %llu steps; checkpoint %s, metrics %s\n", (unsigned long long)total, ckpt,
-                           metrics_path);
+    /* Nothing to train (--steps 0, or a resumed run already at its plan): the checkpoint still
+     * goes where the final line says, unless it is the very file resumed from (s.saved). */
+    if (!s.saved && eval_and_save(&s, o, d)) goto done;
+    FILE *m = s.metrics;
+    s.metrics = NULL;
+    if (fclose(m)) {
+        moac_diag_file_error(d, metrics_path, "cannot write metrics (%s while closing the file); the checkpoint %s "
+                             "is complete", strerror(errno), ckpt);
+        goto done;
+    }
+    fprintf(stderr, "moac: done: %llu steps; checkpoint %s, metrics %s\n", (unsigned long long)total, ckpt,
+            metrics_path);
     rc = 0;
 done:
-    if (metrics) fclose(metrics);
+    if (s.metrics) fclose(s.metrics);
     session_free(&s);
+    if (lock >= 0) close(lock); /* releases the run directory */
     return rc;
 }
 
@@ -329,7 +367,7 @@ int moac_eval(const moac_spec *spec, const moac_eval_opts *o, moac_diag *d) {
     moac_ckpt_info info;
     if (build_graphs(&s, 0, d) || moac_checkpoint_load(o->ckpt, spec, &s.state, &info, d)) goto done;
     s.seed = info.seed;
-    if (load_data(&s, o->data ? o->data : spec->train.data, &info, d)) goto done;
+    if (load_data(&s, o->data, o->ckpt, &info, d)) goto done;
     s.eval_exec = moac_exec_new(s.eval_graph, o->backend, 0, d);
     if (!s.eval_exec) goto done;
     eval_result r;

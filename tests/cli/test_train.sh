@@ -45,7 +45,7 @@ data = open(sys.argv[1], "rb").read()
 n = struct.unpack("<Q", data[:8])[0]
 header = json.loads(data[8:8 + n])
 meta = header.pop("__metadata__")
-assert meta["format"] == "moac-checkpoint-1" and meta["model"] == "micro", meta
+assert meta["format"] == "moac-checkpoint-2" and meta["model"] == "micro", meta
 params = [k for k in header if not k.startswith("adam.")]
 for name in ["wte", "wpe", "h0.attn.mha.wq", "h0.attn.router.w1", "ln_f.w"]:
     assert name in params, name
