@@ -153,6 +153,7 @@ static moac_scheme *new_scheme(sema *s, moac_scheme_kind kind, const sema_val *v
     sc->kind = kind;
     sc->loc = v->loc;
     sc->label = v->label ? v->label : v->fn->name;
+    sc->named = v->label != NULL;
     return sc;
 }
 
@@ -172,6 +173,24 @@ static int check_groups(sema *s, const moac_scheme *kv, int kv_heads) {
     return bad ? -1 : 0;
 }
 
+/* RoPE turns dims in pairs (rotate-half): r = round(fraction * head_dim) must be even and >= 2
+ * (docs/language.md). Reported at the scheme's rope argument, or at the scheme with a note on
+ * where its fraction came from. */
+static int check_rope(sema *s, const sema_val *v, const moac_spec *m, const moac_scheme *sc) {
+    if (sc->rope <= 0) return 0;
+    double r = round(sc->rope * sc->head_dim);
+    if (r >= 2 && fmod(r, 2) == 0) return 0;
+    int implicit_sparse = !sema_arg(v, "rope") && sc->kind == MOAC_SCHEME_SPARSE;
+    moac_diag_error(s->diag, sema_arg_loc(v, "rope"),
+                    "rope fraction %g of head_dim %d rotates %.0f dims; it must be an even number >= 2 (%s)", sc->rope,
+                    sc->head_dim, r,
+                    implicit_sparse ? "with RoPE positions sparse heads rotate half of each head; set `rope = ...`"
+                                    : "change the fraction or head_dim");
+    if (!sema_arg(v, "rope") && !implicit_sparse)
+        moac_diag_note(s->diag, m->positions_loc, "the fraction %g comes from `positions` here", sc->rope);
+    return -1;
+}
+
 static moac_scheme *dense_scheme(sema *s, const sema_val *v, const moac_spec *m) {
     moac_scheme *sc = new_scheme(s, MOAC_SCHEME_DENSE, v);
     const char *name = v->fn->name;
@@ -179,7 +198,7 @@ static moac_scheme *dense_scheme(sema *s, const sema_val *v, const moac_spec *m)
     bad |= opt_int(s, v, "heads", m->heads, 1, 1 << 16, &sc->heads);
     bad |= opt_int(s, v, "head_dim", m->head_dim, 1, 1 << 16, &sc->head_dim);
     bad |= opt_num(s, v, "rope", default_rope(m), 0, 1, &sc->rope);
-    if (bad) return NULL;
+    if (bad || check_rope(s, v, m, sc)) return NULL;
     if (!strcmp(name, "mha")) sc->kv_heads = sc->heads;
     else if (!strcmp(name, "mqa")) sc->kv_heads = 1;
     else if (!strcmp(name, "gqa") && !sema_arg(v, "kv_heads")) {
@@ -261,13 +280,7 @@ static moac_scheme *sparse_scheme(sema *s, const sema_val *v, const moac_spec *m
         if (sema_want_int(s, h, "heads of sparse()", 1, 1 << 16, &heads)) return NULL;
         sc->heads = (int)heads;
     }
-    if (sc->rope > 0 && ((int)lround(sc->rope * sc->head_dim) < 2 || (int)lround(sc->rope * sc->head_dim) % 2)) {
-        moac_diag_error(s->diag, sema_arg_loc(v, "rope"),
-                        "rope fraction %g of head_dim %d rotates %ld dims; it must be an even number >= 2",
-                        sc->rope, sc->head_dim, lround(sc->rope * sc->head_dim));
-        return NULL;
-    }
-    return sc;
+    return check_rope(s, v, m, sc) ? NULL : sc;
 }
 
 static int to_router(sema *s, const sema_val *v, moac_router *r, int capacity) {
@@ -353,15 +366,44 @@ static int to_ratios(sema *s, const sema_val *v, moac_scheme *sc) {
     return 0;
 }
 
+static int label_taken(moac_scheme *const *branches, int n, const char *label) {
+    for (int i = 0; i < n; i++)
+        if (branches[i]->label && !strcmp(branches[i]->label, label)) return 1;
+    return 0;
+}
+
+/* Branch labels name parameters (h0.attn.<label>.wq), so the branches of one mixture need
+ * distinct ones. A branch is first named after its let (`let fast = mqa()`: fast) or its kind
+ * (mha, sparse; g2 for group(2)). A let's name is the user's and stays as written at the let's
+ * first use; any other name stays plain at its first use unless a let claims it. Every other
+ * branch is numbered from 2 in source order (sparse, sparse2, sparse3), skipping names already
+ * taken, so a let called mha2 keeps its name. A name ending in a digit takes '_' before its
+ * number (mha1, mha1_2), so numbers stay readable. */
 static void assign_labels(sema *s, moac_scheme *mix) {
-    for (int i = 0; i < mix->nbranches; i++) {
+    int n = mix->nbranches;
+    const char *base[MOAC_MAX_BRANCHES];
+    for (int i = 0; i < n; i++) {
         moac_scheme *b = mix->branches[i];
-        if (b->kind == MOAC_SCHEME_GROUP && !strcmp(b->label, "group"))
-            b->label = moac_arena_printf(s->arena, "g%d", b->group);
-        int clash = 0;
-        for (int j = 0; j < mix->nbranches; j++)
-            if (j != i && !strcmp(mix->branches[j]->label, b->label)) clash = 1;
-        if (clash) b->label = moac_arena_printf(s->arena, "%s%d", b->label, i);
+        base[i] = b->label;
+        if (b->kind == MOAC_SCHEME_GROUP && !b->named)
+            base[i] = moac_arena_printf(s->arena, "g%d", b->group);
+        b->label = NULL;
+    }
+    /* Plain names: lets' names first, so a kind's name that a let also uses goes to the let. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            moac_scheme *b = mix->branches[i];
+            if (!b->label && b->named == !pass && !label_taken(mix->branches, n, base[i])) b->label = base[i];
+        }
+    for (int i = 0; i < n; i++) {
+        moac_scheme *b = mix->branches[i];
+        if (b->label) continue;
+        size_t len = strlen(base[i]);
+        const char *sep = len && base[i][len - 1] >= '0' && base[i][len - 1] <= '9' ? "_" : "";
+        for (int k = 2; !b->label; k++) {
+            const char *cand = moac_arena_printf(s->arena, "%s%s%d", base[i], sep, k);
+            if (!label_taken(mix->branches, n, cand)) b->label = cand;
+        }
     }
 }
 
@@ -480,17 +522,19 @@ static int model_parts(sema *s, moac_spec *m) {
     }
     m->rope_fraction = 1;
     m->rope_base = 10000;
+    m->positions_loc = field_loc(s, sc, "positions");
     if ((v = field(s, sc, "positions", &err))) {
         static const char *const kinds[] = {"learned", "rope", "none", NULL};
-        int k = sema_want_choice(s, v, "positions", kinds);
-        if (k < 0 && !sema_is_call(v, "rope")) bad = 1;
-        else if (sema_is_call(v, "rope")) {
+        /* rope, bare or with arguments, is a call of the rope builtin: its arguments first. */
+        if (sema_is_call(v, "rope")) {
             m->positions = MOAC_POS_ROPE;
             if (opt_num(s, v, "fraction", 1, 1e-9, 1, &m->rope_fraction) ||
                 opt_num(s, v, "base", 10000, 1, 1e12, &m->rope_base))
                 bad = 1;
         } else {
-            m->positions = (moac_positions)k;
+            int k = sema_want_choice(s, v, "positions", kinds);
+            if (k < 0) bad = 1;
+            else m->positions = (moac_positions)k;
         }
     }
     m->tied = 1;
@@ -590,6 +634,23 @@ static int train_block(sema *s, moac_spec *m) {
     return bad || err ? -1 : 0;
 }
 
+/* Lowering cannot build what does not fit: counts past 2^63, a tensor of 2^40 elements or more
+ * at the spec's batch (moac train's), or 2^40 parameters (16 TiB of training state). Checked
+ * here so that `moac check` never accepts a spec the compiler then refuses. */
+static void model_size(sema *s, const moac_spec *m, moac_loc at) {
+    if (!moac_spec_stats_fit(m)) {
+        moac_diag_error(s->diag, at, "model '%s' is too large: its parameter or FLOP count exceeds 2^63", m->name);
+        return;
+    }
+    double params = moac_spec_params_wide(m), largest = moac_spec_largest_tensor(m, m->train.batch);
+    if (params >= MOAC_MAX_TENSOR)
+        moac_diag_error(s->diag, at, "model '%s' is too large: %.3g parameters, moac's limit is 2^40; lower the widths, "
+                        "heads or layers", m->name, params);
+    else if (largest >= MOAC_MAX_TENSOR)
+        moac_diag_error(s->diag, at, "model '%s' at batch %d has a tensor of %.3g elements, over moac's limit of 2^40; "
+                        "lower the batch, context or widths", m->name, m->train.batch, largest);
+}
+
 /* ---- driver ---------------------------------------------------------------------------- */
 
 static void collect(sema *s, const moac_ast_unit *unit, const moac_ast_item **model, const moac_ast_item **train) {
@@ -637,8 +698,7 @@ moac_spec *moac_sema(moac_arena *a, const moac_ast_unit *unit, moac_diag *d) {
     (void)parts;
     if (train) report_unknown_fields(&s, train, train_fields, "train");
     train_block(&s, m);
-    if (d->errors == errors_before && m->attention && !moac_spec_stats_fit(m))
-        moac_diag_error(d, model->loc, "model '%s' is too large: its parameter or FLOP count exceeds 2^63", m->name);
+    if (d->errors == errors_before && m->attention) model_size(&s, m, model->loc);
     /* Fields nobody asked for were still evaluated: report their errors too. */
     for (int i = 0; i < s.lets.count; i++) sema_binding_value(&s, &s.lets.items[i]);
     return d->errors > errors_before ? NULL : m;

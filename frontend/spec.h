@@ -45,6 +45,7 @@ struct moac_scheme {
     moac_scheme_kind kind;
     moac_loc loc;
     const char *label;      /* unique among siblings; names its parameters */
+    int named;              /* the label is a let's name, as the user wrote it */
     /* DENSE and SPARSE */
     int heads, head_dim;
     double rope;            /* fraction of head_dim rotated; 0 = no RoPE */
@@ -102,6 +103,7 @@ typedef struct moac_spec {
     moac_act mlp_act;
     moac_positions positions;
     double rope_fraction, rope_base;
+    moac_loc positions_loc;    /* the positions field (the model block when it is absent) */
     int tied;
     int bias;                  /* biases on the linear layers */
     double dropout;
@@ -129,6 +131,12 @@ typedef __int128 moac_wide;
 moac_spec_stats moac_spec_stats_compute(const moac_spec *s);
 /* 0 when a count would not fit in 64 bits (sema reports such a spec). */
 int moac_spec_stats_fit(const moac_spec *s);
+/* Elements of the largest tensor a graph of the spec holds at this batch (activations, weights,
+ * the sparse heads' gathered rows). Lowering and sema refuse specs where it reaches
+ * MOAC_MAX_TENSOR; sema also refuses MOAC_MAX_TENSOR parameters in all. */
+#define MOAC_MAX_TENSOR 1099511627776.0 /* 2^40 */
+double moac_spec_largest_tensor(const moac_spec *s, long long batch);
+double moac_spec_params_wide(const moac_spec *s); /* the parameter count, not narrowed */
 moac_wide moac_scheme_params(const moac_spec *s, const moac_scheme *sc);
 double moac_scheme_kv_floats(const moac_spec *s, const moac_scheme *sc); /* per token per layer */
 moac_wide moac_dense_head_flops(moac_wide width, moac_wide head_dim, moac_wide context);

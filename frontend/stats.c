@@ -147,3 +147,39 @@ moac_spec_stats moac_spec_stats_compute(const moac_spec *s) {
     st.kv_bytes_per_token = (long long)llround(4.0 * s->layers * moac_scheme_kv_floats(s, s->attention));
     return st;
 }
+
+static double max2(double a, double b) { return a > b ? a : b; }
+
+/* The largest tensor of one layer's attention at batch B, in elements: projections, the sparse
+ * heads' gathered rows and router scores, routers' hidden layers and their weights. */
+static double scheme_largest(const moac_spec *s, const moac_scheme *sc, double B) {
+    double C = s->width, T = s->context, E = sc->heads, D = sc->head_dim;
+    switch (sc->kind) {
+    case MOAC_SCHEME_DENSE: {
+        double n = max2(B * T, C) * E * D;
+        return sc->kv ? max2(n, scheme_largest(s, sc->kv, B)) : n;
+    }
+    case MOAC_SCHEME_SPARSE: return max2(B * E * sc->k * max2(C, D), max2(B * E * T, E * D * C));
+    case MOAC_SCHEME_GROUP: return 0;
+    case MOAC_SCHEME_MIX: {
+        double n = max2(B * T, C) * max2(sc->router.hidden, sc->nbranches);
+        for (int i = 0; i < sc->nbranches; i++) n = max2(n, scheme_largest(s, sc->branches[i], B));
+        return n;
+    }
+    }
+    return 0;
+}
+
+double moac_spec_largest_tensor(const moac_spec *s, long long batch) {
+    double B = (double)batch, T = s->context, C = s->width;
+    double widest = max2(max2(s->vocab, C), s->mlp_hidden); /* logits, the residual stream, the MLP */
+    double n = max2(B * T, C) * widest;                     /* ... and their weights */
+    n = max2(n, T * C);                                     /* learned positions */
+    return max2(n, scheme_largest(s, s->attention, B));
+}
+
+double moac_spec_params_wide(const moac_spec *s) {
+    moac_wide params, nonemb, flops;
+    wide_stats(s, &params, &nonemb, &flops);
+    return (double)params;
+}

@@ -44,26 +44,11 @@ static moac_node *mlp(moac_lower *L, moac_node *x, int layer, double resid_std) 
     return moac_lower_dropout(L, h);
 }
 
-/* The widest feature dimension any tensor of a scheme has (sparse heads add a heads axis). */
-static double widest(const moac_scheme *sc) {
-    double w = (double)sc->heads * sc->head_dim;
-    if (sc->kind == MOAC_SCHEME_SPARSE) w = (double)sc->heads * sc->k * ((double)sc->head_dim + 1);
-    for (int i = 0; i < sc->nbranches; i++) {
-        double b = widest(sc->branches[i]);
-        w = b > w ? b : w;
-    }
-    return w;
-}
-
 int moac_lower_check_size(const moac_spec *s, int64_t batch, moac_diag *d) {
-    double B = (double)(batch > 0 ? batch : s->train.batch), T = s->context, widest_dim = s->vocab;
-    double dims[] = {s->width, s->mlp_hidden, widest(s->attention)};
-    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) widest_dim = dims[i] > widest_dim ? dims[i] : widest_dim;
-    /* Sparse heads also gather [B, heads, k, width]. */
-    double gathered = B * widest(s->attention) * s->width;
-    if (B * T * widest_dim < 1099511627776.0 && gathered < 1099511627776.0) return 0;
+    long long B = batch > 0 ? batch : s->train.batch;
+    if (moac_spec_largest_tensor(s, B) < MOAC_MAX_TENSOR) return 0;
     moac_diag_file_error(d, s->src ? s->src->path : NULL,
-                         "model '%s' at batch %.0f has tensors of 2^40 elements or more; lower the batch, context or "
+                         "model '%s' at batch %lld has tensors of 2^40 elements or more; lower the batch, context or "
                          "widths", s->name, B);
     return -1;
 }

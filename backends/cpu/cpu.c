@@ -758,3 +758,16 @@ char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_
     build_free(&b);
     return text;
 }
+
+int moac_cpu_verify(const moac_graph *g, moac_diag *d) {
+    moac_build b;
+    int rc = build_emit(&b, g, d);
+    if (!rc) {
+        moac_plan_memory(b.slots, b.nslots, b.nsteps);
+        char err[4096];
+        rc = moac_jit_verify(b.cg, err, sizeof err);
+        if (rc) moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
+    }
+    build_free(&b);
+    return rc;
+}

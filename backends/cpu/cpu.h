@@ -51,5 +51,9 @@ moac_cpu_stats moac_cpu_get_stats(const moac_cpu *c);
 /* For `moac emit`: the graph's LLVM module (optimised) as IR text or assembly; with `kernel`
  * set, only the functions whose name starts with it. Returns a malloc'd string or NULL. */
 char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d);
+/* Everything of moac_cpu_new that depends on the graph — scheduling, fusion, every kernel's
+ * emitter, the memory plan, LLVM's verifier on the module — without LLVM's optimisation and
+ * code generation (seconds for a large graph) or allocating the activations: 0, or -1 with d. */
+int moac_cpu_verify(const moac_graph *g, moac_diag *d);
 
 #endif

@@ -294,6 +294,14 @@ void moac_jit_free(moac_jit *j) {
     free(j);
 }
 
+int moac_jit_verify(moac_cg *cg, char *err, size_t errlen) {
+    char *msg = NULL;
+    int bad = LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg);
+    if (bad) snprintf(err, errlen, "internal error: the emitted LLVM module is invalid: %.2000s", msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return bad ? -1 : 0;
+}
+
 char *moac_jit_emit_text(moac_cg *cg, int assembly, char *err, size_t errlen) {
     LLVMTargetMachineRef tm = moac_target_machine(cg->target, err, errlen);
     if (!tm) return NULL;

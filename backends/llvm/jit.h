@@ -48,5 +48,7 @@ void moac_jit_free(moac_jit *j);
 /* The optimised module as LLVM IR text, or as the target's assembly (for `moac emit`); the
  * module is consumed. Returns a malloc'd string, or NULL with err. */
 char *moac_jit_emit_text(moac_cg *cg, int assembly, char *err, size_t errlen);
+/* Runs LLVM's verifier on cg's module without optimising or generating code: 0, or -1 with err. */
+int moac_jit_verify(moac_cg *cg, char *err, size_t errlen);
 
 #endif

@@ -178,6 +178,39 @@ static void test_mixture_structure(void **state) {
     unload(&l);
 }
 
+/* Branch labels: unique among siblings, the first use of a name plain, later ones numbered
+ * from 2 in source order, a let's name kept as written and never taken by a numbered one. */
+static void expect_labels(const char *lets, const char *attention, const char *want) {
+    char text[1024];
+    snprintf(text, sizeof text,
+             "%s\nmodel m { vocab = 64  context = 16  width = 32  layers = 1  heads = 4  positions = rope\n"
+             "  attention = %s }\n", lets, attention);
+    loaded l;
+    load_text(&l, text);
+    if (!l.spec) fprintf(stderr, "%s", moac_strbuf_cstr(&l.diag.out));
+    assert_non_null(l.spec);
+    const moac_scheme *mix = l.spec->attention;
+    if (mix->kind == MOAC_SCHEME_DENSE) mix = mix->kv;
+    char got[512] = "";
+    for (int i = 0; i < mix->nbranches; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", i ? " " : "", mix->branches[i]->label);
+    if (strcmp(got, want)) fprintf(stderr, "%s: labels '%s', expected '%s'\n", attention, got, want);
+    assert_string_equal(got, want);
+    unload(&l);
+}
+
+static void test_branch_labels(void **state) {
+    (void)state;
+    expect_labels("", "route(mha, sparse(heads = 2, k = 4), sparse(heads = 2, k = 8))", "mha sparse sparse2");
+    expect_labels("let mha1 = mha()", "route(mha1, mha, mha)", "mha1 mha mha2");
+    expect_labels("let mha2 = mqa()", "route(mha, mha, mha2, mha)", "mha mha3 mha2 mha4");
+    expect_labels("let fast = mqa()", "mean(fast, fast, mqa)", "fast fast2 mqa");
+    expect_labels("let mha = gqa(kv_heads = 2)", "mean(mha(), mha)", "mha2 mha");
+    expect_labels("let mha1 = mha()", "mean(mha1, mha1)", "mha1 mha1_2");
+    expect_labels("let g2 = group(4)", "attn(kv = capacity(group(2), g2, group(2), ratio = 1:1:1))", "g2_2 g2 g2_3");
+    expect_labels("", "sum(mean(mha, mqa), mean(mha, mha))", "mean mean2");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moas_params),
@@ -188,6 +221,7 @@ int main(void) {
         cmocka_unit_test(test_defaults_and_arithmetic),
         cmocka_unit_test(test_errors_are_collected),
         cmocka_unit_test(test_mixture_structure),
+        cmocka_unit_test(test_branch_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
