@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh build                      build the harnesses in build-fuzz/ (clang-19)
 #   scripts/fuzz.sh run HARNESS SECONDS [ARGS] fuzz one harness (spec, ir or ckpt) for SECONDS,
-#                                              one worker; extra ARGS go to libFuzzer
+#                                              one process, one core; extra ARGS go to libFuzzer
 #   scripts/fuzz.sh smoke SECONDS              run each harness SECONDS (CI: scripts/test.sh)
 #
 # New corpus entries go to build-fuzz/corpus/HARNESS/ (kept between runs); the seeds (rebuilt
@@ -39,11 +39,13 @@ run() { # run HARNESS SECONDS [libFuzzer args...]
     mkdir -p "$dir/corpus/$h"
     seeds="$dir/seeds/$h"
     [ "$h" = spec ] && seeds="$seeds $dir/seeds/spec-errors"
-    # rss/timeout limits: a spec or graph that needs gigabytes or seconds is a finding too.
+    # rss/timeout limits: a spec or graph that needs gigabytes or seconds is a finding too. One
+    # process (no -jobs/-workers), so a run leaves the other core to the rest of the machine.
     # shellcheck disable=SC2086
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-        "$dir/tests/fuzz/fuzz-$h" -max_total_time="$seconds" -workers=1 -jobs=1 -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$dir/" "$@" "$dir/corpus/$h" $seeds "tests/fuzz/regressions/$h"
+        "$dir/tests/fuzz/fuzz-$h" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -dict="tests/fuzz/$h.dict" -print_final_stats=1 -artifact_prefix="$dir/" "$@" \
+        "$dir/corpus/$h" $seeds "tests/fuzz/regressions/$h"
 }
 
 case ${1:-} in
