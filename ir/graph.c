@@ -4,6 +4,7 @@
  * here frees memory. Editing is append-only plus "mark dead, then compact", which keeps every
  * node pointer held by a pass valid until the pass calls moac_graph_compact. */
 #include <assert.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -111,4 +112,14 @@ void moac_type_print(moac_strbuf *b, const moac_type *t) {
     if (t->rank < 0) moac_strbuf_putc(b, '?');
     for (int k = 0; k < t->rank; k++) moac_strbuf_printf(b, "%s%" PRId64, k ? "," : "", t->dims[k]);
     moac_strbuf_putc(b, ']');
+}
+
+int moac_name_writable(const char *s) {
+    int digits_only = 1;
+    if (!*s) return 0;
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.') return 0;
+        if (!isdigit((unsigned char)*s)) digits_only = 0;
+    }
+    return !digits_only;
 }

@@ -108,6 +108,9 @@ int moac_node_infer(moac_node *n, char *err, size_t errlen);
 void moac_graph_replace_uses(moac_graph *g, moac_node *from, moac_node *to);
 /* Drops nodes marked dead and renumbers ids. Asserts that no live node still uses a dead one. */
 void moac_graph_compact(moac_graph *g);
+/* Can name be an SSA name in the text form, i.e. would the reader give it back? [A-Za-z0-9_.]+,
+ * not all digits (that reads as an unnamed %<id>). */
+int moac_name_writable(const char *name);
 /* The node named `name` (SSA name, without '%'), or NULL. */
 moac_node *moac_graph_find(const moac_graph *g, const char *name);
 

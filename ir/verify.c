@@ -101,17 +101,6 @@ static void check_type(verifier *v, const moac_node *n) {
     moac_strbuf_free(&want);
 }
 
-/* A name the reader would give back: [A-Za-z0-9_.]+, not all digits (that reads as unnamed). */
-static int writable_name(const char *s) {
-    int digits_only = 1;
-    if (!*s) return 0;
-    for (; *s; s++) {
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.') return 0;
-        if (!isdigit((unsigned char)*s)) digits_only = 0;
-    }
-    return !digits_only;
-}
-
 /* Names that must be unique: SSA names, and the `name` attribute of inputs, params, outputs. */
 typedef struct name_entry {
     const char *key;
@@ -150,7 +139,7 @@ static void check_names(verifier *v) {
                        : SIZE_MAX;
     for (size_t i = 0; i < g->count; i++) {
         const moac_node *node = g->nodes[i];
-        if (node->name && !writable_name(node->name))
+        if (node->name && !moac_name_writable(node->name))
             problem(v, node, "name '%s' cannot be written in the text form (use [A-Za-z0-9_.], not only digits)",
                     node->name);
     }

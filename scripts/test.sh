@@ -3,6 +3,7 @@
 # users run: Release (what users and benchmarks build), RelWithDebInfo (the default build of
 # `cmake -S . -B build`), and Debug under ASan+UBSan. MinSizeRel and plain Debug are built only,
 # tests included, so that no build type can break unseen (warnings differ with the optimiser).
+# Last, a short fuzzing run of each harness (scripts/fuzz.sh).
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -23,3 +24,7 @@ build build-debug Debug
 build build-san Debug -DMOAC_SANITIZE=ON
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-san --output-on-failure -j "$jobs"
+# Fuzzing (tests/fuzz/README.md): the harnesses with clang-19, libFuzzer, ASan + UBSan, then each
+# one for 60 s from the seed corpus (about 4 minutes in all).
+JOBS=$jobs scripts/fuzz.sh build
+scripts/fuzz.sh smoke 60
