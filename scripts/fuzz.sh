@@ -7,7 +7,7 @@
 #   scripts/fuzz.sh smoke SECONDS              run each harness SECONDS (CI: scripts/test.sh)
 #
 # New corpus entries go to build-fuzz/corpus/HARNESS/ (kept between runs); the seeds (rebuilt
-# from the repository by each run) and tests/fuzz/regressions/HARNESS/ are read, not written.
+# from the repository by each run, into a directory of its own) and tests/fuzz/regressions/HARNESS/ are read, not written.
 # A crash leaves its input as build-fuzz/crash-*; once fixed, copy it into
 # tests/fuzz/regressions/HARNESS/ with a name that says what it was, so it stays a test.
 set -eu
@@ -35,10 +35,14 @@ run() { # run HARNESS SECONDS [libFuzzer args...]
     shift 2
     case $h in spec | ir | ckpt) ;; *) echo "scripts/fuzz.sh: no harness '$h' (spec, ir, ckpt)" >&2; exit 2 ;; esac
     [ -x "$dir/tests/fuzz/fuzz-$h" ] || { echo "scripts/fuzz.sh: run 'scripts/fuzz.sh build' first" >&2; exit 1; }
-    sh tests/fuzz/seeds.sh "$dir/moac" "$dir/seeds"
+    # Each run rebuilds the seeds into a directory of its own, so that runs of several harnesses
+    # at once (one per core) do not rebuild one directory under each other.
     mkdir -p "$dir/corpus/$h"
-    seeds="$dir/seeds/$h"
-    [ "$h" = spec ] && seeds="$seeds $dir/seeds/spec-errors"
+    seedroot=$(mktemp -d "$dir/seeds-run.XXXXXX")
+    trap 'rm -rf "$seedroot"' EXIT
+    sh tests/fuzz/seeds.sh "$dir/moac" "$seedroot"
+    seeds="$seedroot/$h"
+    [ "$h" = spec ] && seeds="$seeds $seedroot/spec-errors"
     # rss/timeout limits: a spec or graph that needs gigabytes or seconds is a finding too. One
     # process (no -jobs/-workers), so a run leaves the other core to the rest of the machine.
     # shellcheck disable=SC2086
@@ -46,6 +50,7 @@ run() { # run HARNESS SECONDS [libFuzzer args...]
         "$dir/tests/fuzz/fuzz-$h" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -dict="tests/fuzz/$h.dict" -print_final_stats=1 -artifact_prefix="$dir/" "$@" \
         "$dir/corpus/$h" $seeds "tests/fuzz/regressions/$h"
+    rm -rf "$seedroot"
 }
 
 case ${1:-} in

@@ -25,8 +25,9 @@ typedef struct piece {
     size_t len;
 } piece;
 
-/* Names stay inside the input's directory: letters, digits, '.', '_', '-', '/' (not first),
- * no ".." and no empty component. */
+/* Names stay inside the input's directory and name files: letters, digits, '.', '_', '-', '/'
+ * (not first or last), no ".." and no empty or "." component (a name "." or "a/." is the
+ * directory itself, which cannot be written as a file). */
 static int name_ok(const char *s, size_t n) {
     if (n == 0 || n > MAX_NAME || s[0] == '/' || s[n - 1] == '/') return 0;
     for (size_t i = 0; i < n; i++) {
@@ -34,8 +35,17 @@ static int name_ok(const char *s, size_t n) {
         int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
                     c == '_' || c == '-' || c == '/';
         if (!plain || (c == '/' && s[i + 1] == '/') || (c == '.' && i + 1 < n && s[i + 1] == '.')) return 0;
+        int starts = i == 0 || s[i - 1] == '/', ends = i + 1 == n || s[i + 1] == '/';
+        if (c == '.' && starts && ends) return 0;
     }
     return 1;
+}
+
+/* One name a directory of the other ("a" and "a/b"): both cannot be files. */
+static int names_clash(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > lb) return names_clash(b, a);
+    return !strncmp(a, b, la) && (la == lb || b[la] == '/');
 }
 
 /* Splits the input into files; returns how many, or -1 for an input outside the convention. */
@@ -58,7 +68,7 @@ static int split(const char *text, size_t len, piece *out) {
             memcpy(out[n].name, text + at + sizeof marker - 1, nlen);
             out[n].name[nlen] = 0;
             for (int k = 0; k < n; k++)
-                if (!strcmp(out[k].name, out[n].name)) return -1;
+                if (names_clash(out[k].name, out[n].name)) return -1;
             start = nl ? end + 1 : len;
             out[n].text = text + start;
             out[n].len = len - start;
