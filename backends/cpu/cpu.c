@@ -370,10 +370,10 @@ static void build_alloc(moac_build *b, const moac_graph *g) {
     for (size_t i = 0; i < n; i++) b->lse_slot[i] = -1;
 }
 
-/* Schedules g and emits its kernels into a fresh module (b->cg). */
-static int build_emit(moac_build *b, const moac_graph *g, moac_diag *d) {
+/* Schedules g and emits its kernels into a fresh module (b->cg) for target t (NULL: the host). */
+static int build_emit(moac_build *b, const moac_graph *g, const moac_target *t, moac_diag *d) {
     build_alloc(b, g);
-    b->cg = moac_cg_new(g->name, NULL);
+    b->cg = moac_cg_new(g->name, t);
     b->cg->scratch = scratch_slot;
     b->cg->planner = b;
     if (schedule(b, d)) return -1;
@@ -392,6 +392,30 @@ static void graph_key(const moac_graph *g, char key[17]) {
     moac_ir_print(g, &text);
     moac_jit_key(moac_strbuf_cstr(&text), text.len, moac_target_host(), "cpu-kernels", key);
     moac_strbuf_free(&text);
+}
+
+/* The arena a plan needs: the end of its highest non-external slot. */
+static size_t arena_extent(const moac_build *b) {
+    size_t arena = 0;
+    for (int s = 0; s < b->nslots; s++)
+        if (!b->slots[s].external && b->slots[s].offset + (size_t)b->slots[s].bytes > arena)
+            arena = b->slots[s].offset + (size_t)b->slots[s].bytes;
+    return arena;
+}
+
+static int by_kernel_name(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+/* Distinct kernel names: the functions compiled (a reused kernel keeps the name of its first node). */
+static int count_functions(const moac_kernel_desc *k, int n) {
+    if (n <= 0) return 0;
+    const char **names = malloc((size_t)n * sizeof *names);
+    if (!names) abort();
+    for (int i = 0; i < n; i++) names[i] = k[i].name;
+    qsort(names, (size_t)n, sizeof *names, by_kernel_name);
+    int distinct = 1;
+    for (int i = 1; i < n; i++) distinct += strcmp(names[i - 1], names[i]) != 0;
+    free(names);
+    return distinct;
 }
 
 /* Why the arena is as large as it is: the step where the most arena bytes are live, and the
@@ -460,7 +484,7 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
         c->stats.jit.load_s = moac_seconds() - t1;
     } else {
         build_free(b);
-        if (build_emit(b, g, d)) {
+        if (build_emit(b, g, NULL, d)) {
             moac_cpu_free(c);
             return NULL;
         }
@@ -478,13 +502,9 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
         moac_plan_save(b, plan_path);
     }
     b->slots[MOAC_SLOT_PARAMS].ext = &c->params;
-    size_t arena = 0;
-    for (int s = 0; s < b->nslots; s++)
-        if (!b->slots[s].external && b->slots[s].offset + (size_t)b->slots[s].bytes > arena)
-            arena = b->slots[s].offset + (size_t)b->slots[s].bytes;
-    c->arena_bytes = arena;
+    c->arena_bytes = arena_extent(b);
     double have = moac_mem_available();
-    if (have > 0 && (double)arena > 0.9 * have) c->arena = NULL;
+    if (have > 0 && (double)c->arena_bytes > 0.9 * have) c->arena = NULL;
     else c->arena = aligned_alloc(64, (c->arena_bytes + 63) / 64 * 64 + 64);
     if (!c->arena) {
         moac_strbuf why;
@@ -526,6 +546,7 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
     c->stats.kernels = c->nkernels;
     c->stats.fused_nodes = b->fused;
     c->stats.fallback_nodes = b->fallbacks;
+    c->stats.functions = count_functions(c->kernels, c->nkernels);
     c->stats.arena_bytes = c->arena_bytes;
     const char *prof = getenv("MOAC_PROFILE");
     if (prof && *prof && strcmp(prof, "0")) {
@@ -743,7 +764,7 @@ static int filter_kernels(moac_cg *cg, const moac_graph *g, const char *prefix, 
 
 char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d) {
     moac_build b;
-    if (build_emit(&b, g, d)) {
+    if (build_emit(&b, g, NULL, d)) {
         build_free(&b);
         return NULL;
     }
@@ -761,12 +782,28 @@ char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_
 
 int moac_cpu_verify(const moac_graph *g, moac_diag *d) {
     moac_build b;
-    int rc = build_emit(&b, g, d);
+    int rc = build_emit(&b, g, NULL, d);
     if (!rc) {
         moac_plan_memory(b.slots, b.nslots, b.nsteps);
         char err[4096];
         rc = moac_jit_verify(b.cg, err, sizeof err);
         if (rc) moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
+    }
+    build_free(&b);
+    return rc;
+}
+
+int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_stats *out, moac_diag *d) {
+    memset(out, 0, sizeof *out);
+    moac_build b;
+    int rc = build_emit(&b, g, t, d);
+    if (!rc) {
+        moac_plan_memory(b.slots, b.nslots, b.nsteps);
+        out->kernels = b.nkernels;
+        out->functions = count_functions(b.kernels, b.nkernels);
+        out->fused_nodes = b.fused;
+        out->fallback_nodes = b.fallbacks;
+        out->arena_bytes = arena_extent(&b);
     }
     build_free(&b);
     return rc;

@@ -34,6 +34,7 @@ typedef struct moac_cpu_stats {
     int kernels;        /* LLVM kernels */
     int fused_nodes;    /* elementwise/layout nodes folded into another kernel */
     int fallback_nodes; /* nodes run on the reference kernel */
+    int functions;      /* distinct compiled functions (identical nodes share one: kernels - reuses) */
     size_t arena_bytes; /* activations + scratch, after liveness planning */
 } moac_cpu_stats;
 
@@ -55,5 +56,13 @@ char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_
  * emitter, the memory plan, LLVM's verifier on the module — without LLVM's optimisation and
  * code generation (seconds for a large graph) or allocating the activations: 0, or -1 with d. */
 int moac_cpu_verify(const moac_graph *g, moac_diag *d);
+/* The schedule moac_cpu_new would run g with on target t (NULL: the host), as counts: kernels,
+ * distinct functions, fused and fallback nodes, and the arena bytes of the memory plan (the jit
+ * and schedule_s fields stay 0). Like moac_cpu_verify but without LLVM's module verifier, and
+ * nothing is allocated for the activations, so a large batch costs nothing: 0 with *out set, or
+ * -1 with d (out zeroed). The matmul work split and the scratch sizes follow t's vector width
+ * and thread count, so a caller wanting the same numbers on every machine passes a fixed t. The
+ * kernel-count goldens (tests/unit/test_kernel_counts.c) hold these for every model. */
+int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_stats *out, moac_diag *d);
 
 #endif
