@@ -237,7 +237,7 @@ int moac_dataset_load_text(moac_dataset *ds, const char *path, moac_data_kind ki
 }
 
 int moac_dataset_synthetic(moac_dataset *ds, int pairs, moac_synth_layout layout, int vocab, int context,
-                          moac_diag *d) {
+                          const char *spec_path, moac_diag *d) {
     memset(ds, 0, sizeof *ds);
     assert(layout == MOAC_SYNTH_JOINED || layout == MOAC_SYNTH_SEPARATE);
     const syn_layout *l = &syn_layouts[layout];
@@ -245,23 +245,23 @@ int moac_dataset_synthetic(moac_dataset *ds, int pairs, moac_synth_layout layout
     int listing = syn_listing_len(l, pairs), need = listing + 3;
     if (vocab < l->vocab) {
         if (l->joined)
-            moac_diag_file_error(d, NULL, "the synthetic task (layout = joined) uses %d tokens (';', keys a-o, values "
+            moac_diag_file_error(d, spec_path, "the synthetic task (layout = joined) uses %d tokens (';', keys a-o, values "
                                  "0-9 A-E, and one token per key-value pair) but the model's vocab is %d; set vocab = "
                                  "%d or more in the spec, or use synthetic(layout = separate), which needs %d",
                                  l->vocab, vocab, l->vocab, syn_layouts[MOAC_SYNTH_SEPARATE].vocab);
         else
-            moac_diag_file_error(d, NULL, "the synthetic task (layout = separate) uses %d tokens (';', keys a-z, "
+            moac_diag_file_error(d, spec_path, "the synthetic task (layout = separate) uses %d tokens (';', keys a-z, "
                                  "values 0-9 A-P) but the model's vocab is %d; set vocab = %d or more in the spec",
                                  l->vocab, vocab, l->vocab);
         return -1;
     }
     if (pairs < 1 || pairs > l->nkeys) {
-        moac_diag_file_error(d, NULL, "synthetic(pairs = %d): pairs must be between 1 and %d (layout = %s has %d keys)",
+        moac_diag_file_error(d, spec_path, "synthetic(pairs = %d): pairs must be between 1 and %d (layout = %s has %d keys)",
                              pairs, l->nkeys, name, l->nkeys);
         return -1;
     }
     if (context < need) {
-        moac_diag_file_error(d, NULL, "synthetic(pairs = %d, layout = %s) needs context >= %s + 3 = %d (the listing, "
+        moac_diag_file_error(d, spec_path, "synthetic(pairs = %d, layout = %s) needs context >= %s + 3 = %d (the listing, "
                              "';' and a query with its answer) but context is %d; raise context or lower pairs",
                              pairs, name, l->joined ? "pairs" : "2 * pairs", need, context);
         return -1;

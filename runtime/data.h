@@ -45,10 +45,10 @@ int moac_dataset_load_text(moac_dataset *ds, const char *path, moac_data_kind ki
 /* The synthetic associative-recall task (docs/training.md) in one of its two layouts:
  *   joined (a listed pair is one token): vocab >= 256, pairs in 1..15, context >= pairs + 3;
  *   separate (a key token, then a value token): vocab >= 53, pairs in 1..26, context >= 2 * pairs + 3
- * (the listing, ';' and one query with its answer); reports what to change otherwise (messages
- * name no file: "error: ..."). */
+ * (the listing, ';' and one query with its answer); reports what to change otherwise, naming
+ * spec_path (the spec whose model is too small; NULL: no file). */
 int moac_dataset_synthetic(moac_dataset *ds, int pairs, moac_synth_layout layout, int vocab, int context,
-                          moac_diag *d);
+                          const char *spec_path, moac_diag *d);
 void moac_dataset_free(moac_dataset *ds);
 /* Replaces ds->given (the path a checkpoint records as given by the user). */
 void moac_dataset_set_given(moac_dataset *ds, const char *given);

@@ -45,7 +45,7 @@ int moac_data_identity(const char *path, uint64_t *bytes, char sha256[65], char 
 }
 
 static int synthetic(moac_dataset *ds, const moac_spec *spec, int pairs, moac_synth_layout layout, moac_diag *d) {
-    return moac_dataset_synthetic(ds, pairs, layout, spec->vocab, spec->context, d);
+    return moac_dataset_synthetic(ds, pairs, layout, spec->vocab, spec->context, spec->src ? spec->src->path : NULL, d);
 }
 
 static moac_data_kind spec_kind(const moac_spec *spec) {

@@ -300,13 +300,13 @@ static void check_synthetic_batches(int P, int T, int joined) {
 
 static void test_synthetic_joined(void **state) {
     (void)state;
-    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_JOINED, 283, 41, &diag), 0);
+    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_JOINED, 283, 41, NULL, &diag), 0);
     assert_int_equal(ds.kind, MOAC_DATA_SYNTHETIC);
     assert_int_equal(ds.vocab, 256);
     check_synthetic_batches(6, 41, 1);
     /* the shortest context allowed, and all 15 keys */
     moac_dataset_free(&ds);
-    assert_int_equal(moac_dataset_synthetic(&ds, 15, MOAC_SYNTH_JOINED, 256, 18, &diag), 0);
+    assert_int_equal(moac_dataset_synthetic(&ds, 15, MOAC_SYNTH_JOINED, 256, 18, NULL, &diag), 0);
     check_synthetic_batches(15, 18, 1);
     moac_strbuf out;
     moac_strbuf_init(&out);
@@ -319,12 +319,12 @@ static void test_synthetic_joined(void **state) {
 
 static void test_synthetic_separate(void **state) {
     (void)state;
-    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_SEPARATE, 283, 41, &diag), 0);
+    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_SEPARATE, 283, 41, NULL, &diag), 0);
     assert_int_equal(ds.vocab, 53);
     check_synthetic_batches(6, 41, 0);
     /* the shortest context allowed, and all 26 keys */
     moac_dataset_free(&ds);
-    assert_int_equal(moac_dataset_synthetic(&ds, 26, MOAC_SYNTH_SEPARATE, 53, 55, &diag), 0);
+    assert_int_equal(moac_dataset_synthetic(&ds, 26, MOAC_SYNTH_SEPARATE, 53, 55, NULL, &diag), 0);
     int32_t xs[2 * 55], ys[2 * 55];
     uint8_t as[2 * 55];
     moac_dataset_batch(&ds, 0, 1, 0, 2, 55, xs, ys, as);
@@ -339,33 +339,36 @@ static void test_synthetic_separate(void **state) {
 
 static void test_synthetic_errors(void **state) {
     (void)state;
-    assert_int_equal(moac_dataset_synthetic(&ds, 8, MOAC_SYNTH_SEPARATE, 52, 256, &diag), -1);
+    assert_int_equal(moac_dataset_synthetic(&ds, 8, MOAC_SYNTH_SEPARATE, 52, 256, NULL, &diag), -1);
     assert_true(has("the synthetic task (layout = separate) uses 53 tokens"));
     assert_true(has("vocab is 52; set vocab = 53 or more"));
-    assert_int_equal(moac_dataset_synthetic(&ds, 8, MOAC_SYNTH_JOINED, 255, 256, &diag), -1);
+    assert_int_equal(moac_dataset_synthetic(&ds, 8, MOAC_SYNTH_JOINED, 255, 256, NULL, &diag), -1);
     assert_true(has("the synthetic task (layout = joined) uses 256 tokens"));
     assert_true(has("vocab is 255; set vocab = 256 or more in the spec, or use synthetic(layout = separate), "
                     "which needs 53"));
-    assert_int_equal(moac_dataset_synthetic(&ds, 0, MOAC_SYNTH_SEPARATE, 64, 256, &diag), -1);
-    assert_int_equal(moac_dataset_synthetic(&ds, 27, MOAC_SYNTH_SEPARATE, 64, 256, &diag), -1);
+    /* The spec whose model is too small is named, so the user knows which file to change. */
+    assert_int_equal(moac_dataset_synthetic(&ds, 8, MOAC_SYNTH_JOINED, 16, 256, "small.moa", &diag), -1);
+    assert_true(has("small.moa: error: the synthetic task (layout = joined) uses 256 tokens"));
+    assert_int_equal(moac_dataset_synthetic(&ds, 0, MOAC_SYNTH_SEPARATE, 64, 256, NULL, &diag), -1);
+    assert_int_equal(moac_dataset_synthetic(&ds, 27, MOAC_SYNTH_SEPARATE, 64, 256, NULL, &diag), -1);
     assert_true(has("synthetic(pairs = 27): pairs must be between 1 and 26 (layout = separate has 26 keys)"));
-    assert_int_equal(moac_dataset_synthetic(&ds, 16, MOAC_SYNTH_JOINED, 256, 256, &diag), -1);
+    assert_int_equal(moac_dataset_synthetic(&ds, 16, MOAC_SYNTH_JOINED, 256, 256, NULL, &diag), -1);
     assert_true(has("synthetic(pairs = 16): pairs must be between 1 and 15 (layout = joined has 15 keys)"));
-    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_SEPARATE, 64, 14, &diag), -1);
+    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_SEPARATE, 64, 14, NULL, &diag), -1);
     assert_true(has("synthetic(pairs = 6, layout = separate) needs context >= 2 * pairs + 3 = 15"));
     assert_true(has("but context is 14"));
-    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_JOINED, 256, 8, &diag), -1);
+    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_JOINED, 256, 8, NULL, &diag), -1);
     assert_true(has("synthetic(pairs = 6, layout = joined) needs context >= pairs + 3 = 9"));
-    assert_int_equal(diag.errors, 7);
-    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_SEPARATE, 64, 15, &diag), 0);
+    assert_int_equal(diag.errors, 8);
+    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_SEPARATE, 64, 15, NULL, &diag), 0);
     moac_dataset_free(&ds);
-    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_JOINED, 256, 9, &diag), 0);
+    assert_int_equal(moac_dataset_synthetic(&ds, 6, MOAC_SYNTH_JOINED, 256, 9, NULL, &diag), 0);
 }
 
 /* The exact synthetic entropy agrees with a large sample of targets. */
 static void check_sampled_entropy(int P, moac_synth_layout layout) {
     enum { B = 64, T = 64 };
-    assert_int_equal(moac_dataset_synthetic(&ds, P, layout, 256, T, &diag), 0);
+    assert_int_equal(moac_dataset_synthetic(&ds, P, layout, 256, T, NULL, &diag), 0);
     static int32_t x[B * T], y[B * T];
     double count[256] = {0}, total = 0, h = 0;
     for (uint64_t step = 0; step < 200; step++) {
@@ -386,12 +389,12 @@ static void test_entropy(void **state) {
     assert_float_equal(moac_dataset_unigram_entropy(&ds), log(4.0), 1e-12);
     /* separate, pairs 1, T 5: targets are value ; key value key */
     moac_dataset_free(&ds);
-    assert_int_equal(moac_dataset_synthetic(&ds, 1, MOAC_SYNTH_SEPARATE, 64, 5, &diag), 0);
+    assert_int_equal(moac_dataset_synthetic(&ds, 1, MOAC_SYNTH_SEPARATE, 64, 5, NULL, &diag), 0);
     assert_float_equal(moac_dataset_unigram_entropy(&ds), 0.2 * log(5.0) + 0.8 * log(65.0), 1e-12);
     /* joined, pairs 2, T 5: targets are pair ; key value key: 1/5 each over 225 pairs, 1 ';',
      * 2/5 over 15 keys and 1/5 over 15 values */
     moac_dataset_free(&ds);
-    assert_int_equal(moac_dataset_synthetic(&ds, 2, MOAC_SYNTH_JOINED, 256, 5, &diag), 0);
+    assert_int_equal(moac_dataset_synthetic(&ds, 2, MOAC_SYNTH_JOINED, 256, 5, NULL, &diag), 0);
     double want = 0.2 * log(5.0 * 225) + 0.2 * log(5.0) + 0.4 * log(5.0 / 2 * 15) + 0.2 * log(5.0 * 15);
     assert_float_equal(moac_dataset_unigram_entropy(&ds), want, 1e-12);
     moac_dataset_free(&ds);
