@@ -17,6 +17,7 @@
 #include "passes/autodiff.h"
 #include "passes/build.h"
 #include "passes/pass.h"
+#include "support/hash.h"
 
 void moac_grad_accumulate(moac_grad_ctx *c, moac_node *x, moac_node *contribution) {
     /* A rule that builds a gradient of the wrong shape, or for a value nothing needs, is a bug. */
@@ -66,8 +67,36 @@ static moac_node *seed(moac_graph *g, const moac_node *value) {
     return moac_b_finish(n);
 }
 
+/* The SSA names already taken, so that a grad.<param> output whose name a value (or an earlier
+ * output) already has prints as %<id> instead: open addressing over the graph's names, built
+ * once, since a search of the graph per param is quadratic (found by the spec fuzzer: 48 branches
+ * x 8 layers took seconds). */
+typedef struct name_set {
+    const char **slot;
+    size_t cap; /* a power of two, at least twice the names it will hold */
+} name_set;
+
+static size_t name_hash(const char *s) { return (size_t)moac_hash_bytes(MOAC_HASH_SEED, s, strlen(s)); }
+
+/* 1 if s was in the set already; else adds it and returns 0. */
+static int name_set_add(name_set *set, const char *s) {
+    for (size_t i = name_hash(s) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+        if (!set->slot[i]) {
+            set->slot[i] = s;
+            return 0;
+        }
+        if (!strcmp(set->slot[i], s)) return 1;
+    }
+}
+
 static void grad_outputs(moac_grad_ctx *c) {
     moac_graph *g = c->g;
+    name_set taken = {.cap = 16};
+    while (taken.cap < 2 * (g->count + c->nforward)) taken.cap *= 2;
+    taken.slot = calloc(taken.cap, sizeof *taken.slot);
+    if (!taken.slot) abort();
+    for (size_t i = 0; i < g->count; i++)
+        if (g->nodes[i]->name) name_set_add(&taken, g->nodes[i]->name);
     for (size_t i = 0; i < c->nforward; i++) {
         moac_node *p = g->nodes[i];
         if (p->op != MOAC_OP_PARAM) continue;
@@ -78,8 +107,10 @@ static void grad_outputs(moac_grad_ctx *c) {
             moac_node_set_list(g, dp, p->type.dims, p->type.rank);
             dp = moac_b_finish(dp);
         }
-        moac_b_output(g, dp, moac_arena_printf(g->arena, "grad.%s", p->s));
+        moac_node *out = moac_b_output(g, dp, moac_arena_printf(g->arena, "grad.%s", p->s));
+        if (out->name && name_set_add(&taken, out->name)) out->name = NULL;
     }
+    free(taken.slot);
 }
 
 int moac_autodiff(moac_graph *g, moac_diag *d) {

@@ -103,9 +103,10 @@ moac_node *moac_b_output(moac_graph *g, moac_node *x, const char *name) {
     moac_node *n = moac_graph_append(g, MOAC_OP_OUTPUT, 1, &x);
     n->s = moac_arena_strdup(g->arena, name);
     /* The output's SSA name is its name where that can be one: a graph read from text may have
-     * a param whose name attribute is any string (so "grad.<name>" is not an SSA name), or a
-     * value already called %grad.<name>; such an output prints as %<id>. */
-    n->name = moac_name_writable(n->s) && !moac_graph_find(g, n->s) ? n->s : NULL;
+     * a param whose name attribute is any string (so "grad.<name>" is not an SSA name); such an
+     * output prints as %<id>. Uniqueness is the caller's business (autodiff checks it for its
+     * grad.<param> outputs with a set: a search of the graph per output would be quadratic). */
+    n->name = moac_name_writable(n->s) ? n->s : NULL;
     return moac_b_finish(n);
 }
 
