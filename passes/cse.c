@@ -31,15 +31,23 @@ static int same(const moac_node *a, const moac_node *b) {
     return 1;
 }
 
+/* One walk in node order: each node's operands are first redirected to their representatives
+ * (rep, by node id), then the node is looked up. Redirecting as we go, rather than rewriting
+ * every later use of a merged node at once, keeps the pass linear (a graph of 420 layers took
+ * over 10 s under the fuzzer's sanitizers with a search of the graph per merge). */
 int moac_pass_cse(moac_graph **gp, moac_diag *d) {
     (void)d;
     moac_graph *g = *gp;
-    size_t cap = 16;
+    size_t cap = 16, ids = 0;
     while (cap < 2 * g->count) cap *= 2;
-    moac_node **table = calloc(cap, sizeof *table);
-    if (!table) abort();
+    for (size_t i = 0; i < g->count; i++)
+        if (g->nodes[i]->id >= ids) ids = (size_t)g->nodes[i]->id + 1;
+    moac_node **table = calloc(cap, sizeof *table), **rep = calloc(ids ? ids : 1, sizeof *rep);
+    if (!table || !rep) abort();
     for (size_t i = 0; i < g->count; i++) {
         moac_node *n = g->nodes[i];
+        for (int k = 0; k < n->nargs; k++)
+            if (rep[n->args[k]->id]) n->args[k] = rep[n->args[k]->id];
         if (!mergeable(n)) continue;
         size_t slot = node_hash(n) & (cap - 1);
         while (table[slot] && !same(table[slot], n)) slot = (slot + 1) & (cap - 1);
@@ -47,10 +55,10 @@ int moac_pass_cse(moac_graph **gp, moac_diag *d) {
             table[slot] = n;
             continue;
         }
-        /* Operands of n were already redirected to representatives, so `same` sees them. */
-        moac_graph_replace_uses(g, n, table[slot]);
+        rep[n->id] = table[slot];
         n->dead = 1;
     }
+    free(rep);
     free(table);
     moac_graph_compact(g);
     return 0;
