@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "support/readfile.h"
 #include "backends/cpu/cpu.h"
 #include "moac.h"
 #include "support/clock.h"
@@ -148,18 +149,11 @@ static void test_repository_specs(void **state) {
     assert_int_equal(t.failures, 0);
 }
 
+/* The whole of a text file in the repo (a doc, a golden file), through moac's one bounded reader. */
 static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    moac_strbuf b;
-    moac_strbuf_init(&b);
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0) moac_strbuf_append(&b, buf, got);
-    fclose(f);
-    char *s = strdup(moac_strbuf_cstr(&b));
-    moac_strbuf_free(&b);
-    return s;
+    char *s, why[256];
+    size_t len;
+    return moac_file_read(path, &moac_limits_spec, &s, &len, why, sizeof why) ? NULL : s;
 }
 
 /* The ```moa blocks of one markdown file; returns how many there were. */

@@ -33,6 +33,7 @@
 
 #include <cmocka.h>
 
+#include "support/readfile.h"
 #include "backends/cpu/cpu.h"
 #include "moac.h"
 
@@ -99,19 +100,11 @@ static int schedule_line(const char *path, int train, moac_strbuf *out) {
     return rc;
 }
 
+/* The whole of a text file in the repo (a doc, a golden file), through moac's one bounded reader. */
 static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    moac_strbuf b;
-    moac_strbuf_init(&b);
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0) moac_strbuf_append(&b, buf, got);
-    fclose(f);
-    char *s = strdup(moac_strbuf_cstr(&b));
-    moac_strbuf_free(&b);
-    if (!s) abort();
-    return s;
+    char *s, why[256];
+    size_t len;
+    return moac_file_read(path, &moac_limits_spec, &s, &len, why, sizeof why) ? NULL : s;
 }
 
 /* The line of text starting with key + ' ' (without its newline), or NULL. */
