@@ -61,7 +61,7 @@ moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag
 moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,
                                moac_diag *d) {
     if (moac_lower_check_size(spec, batch, d)) return NULL;
-    moac_graph *g = moac_lower_spec(a, spec, batch);
+    moac_graph *g = moac_lower_spec_ex(a, spec, batch, p && p->logits ? MOAC_LOWER_LOGITS : 0);
     if (verify(g, "lower", d)) return NULL;
     after("lower", g, p);
     return moac_pipeline_graph(g, p, d);

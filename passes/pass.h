@@ -25,15 +25,18 @@ typedef struct moac_pipeline {
     int dot;                    /* dump DOT instead of text */
     int train;                  /* build the training graph: run autodiff after lowering, which
                                    adds an output grad.<param> per param (docs/ir.md) */
+    int logits;                 /* the forward graph also outputs "logits" [B,T,V] (evaluation,
+                                   generation); specs only */
 } moac_pipeline;
 
 /* Is name a pass (including "lower")? For flag checking, with a suggestion list. */
 int moac_pass_exists(const char *name);
 const char *const *moac_pass_names(int *count);
 
-/* Lowers spec (pass "lower") and runs the passes: lower -> cse -> dce, or with p->train
- * lower -> autodiff -> cse -> dce. p may be NULL (no dumps, forward graph). Returns NULL if a
- * pass or a verifier failed. */
+/* Checks the model's size for batch, lowers spec (pass "lower") and runs the passes: lower -> cse
+ * -> dce -> remat, or with p->train lower -> autodiff -> cse -> dce -> remat. p may be NULL (no
+ * dumps, forward graph without logits). Returns NULL if the size check, a pass or a verifier
+ * failed (reported in d). */
 moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,
                                moac_diag *d);
 /* Runs the passes on a graph that was read from IR text (it is verified first); with p->train

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "passes/lower.h"
 #include "passes/pass.h"
 #include "runtime/checkpoint.h"
 #include "runtime/data.h"
@@ -91,9 +90,8 @@ int moac_generate(const moac_spec *spec, const moac_generate_opts *o, moac_diag 
     int32_t *tokens = NULL, *x = NULL, *y = NULL;
     scored *buf = NULL;
     int rc = 1, have_ds = 0, T = spec->context;
-    if (moac_lower_check_size(spec, 1, d)) goto done;
-    moac_graph *g = moac_lower_spec_ex(&arena, spec, 1, MOAC_LOWER_LOGITS);
-    if (moac_ir_verify(g, d, "after pass 'lower'") || !(g = moac_pipeline_graph(g, NULL, d))) goto done;
+    moac_graph *g = moac_pipeline_spec(&arena, spec, 1, &(moac_pipeline){.logits = 1}, d);
+    if (!g) goto done;
     if (moac_state_init(&state, g)) {
         moac_diag_file_error(d, NULL, "out of memory for the model's parameters");
         goto done;

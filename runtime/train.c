@@ -12,8 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "passes/autodiff.h"
-#include "passes/lower.h"
 #include "passes/pass.h"
 #include "runtime/checkpoint.h"
 #include "runtime/data.h"
@@ -53,17 +51,10 @@ static void session_free(session *s) {
 
 /* Forward graph with logits for evaluation; forward + backward for training. */
 static int build_graphs(session *s, int training, moac_diag *d) {
-    if (moac_lower_check_size(s->spec, s->B, d)) return -1;
-    s->eval_graph = moac_lower_spec_ex(&s->arena, s->spec, s->B, MOAC_LOWER_LOGITS);
-    if (moac_ir_verify(s->eval_graph, d, "after pass 'lower'")) return -1;
-    s->eval_graph = moac_pipeline_graph(s->eval_graph, NULL, d);
+    s->eval_graph = moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.logits = 1}, d);
     if (!s->eval_graph) return -1;
     if (training) {
-        moac_graph *g = moac_lower_spec(&s->arena, s->spec, s->B);
-        if (moac_ir_verify(g, d, "after pass 'lower'") || moac_autodiff(g, d) ||
-            moac_ir_verify(g, d, "after pass 'autodiff'"))
-            return -1;
-        s->train_graph = moac_pipeline_graph(g, NULL, d);
+        s->train_graph = moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.train = 1}, d);
         if (!s->train_graph) return -1;
     }
     /* The state holds the params of the full model (the eval graph has all of them too). */
