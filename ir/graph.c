@@ -82,6 +82,26 @@ void moac_graph_compact(moac_graph *g) {
     g->count = kept;
 }
 
+moac_graph *moac_graph_clone(moac_arena *a, const moac_graph *g) {
+    moac_graph *c = moac_graph_new(a, g->name);
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        moac_node *args[16], **argv = n->nargs <= 16 ? args : moac_arena_alloc(a, (size_t)n->nargs * sizeof *argv);
+        for (int k = 0; k < n->nargs; k++) argv[k] = c->nodes[n->args[k]->id];
+        moac_node *m = moac_graph_append(c, n->op, n->nargs, argv);
+        memcpy(m->i, n->i, sizeof m->i);
+        memcpy(m->f, n->f, sizeof m->f);
+        m->s = n->s ? moac_arena_strdup(a, n->s) : NULL;
+        moac_node_set_list(c, m, n->l, n->nl);
+        m->name = n->name ? moac_arena_strdup(a, n->name) : NULL;
+        m->type = n->type;
+        m->loc = n->loc;
+        m->sched = n->sched;
+        m->kernel = n->kernel;
+    }
+    return c;
+}
+
 moac_node *moac_graph_find(const moac_graph *g, const char *name) {
     for (size_t i = 0; i < g->count; i++)
         if (g->nodes[i]->name && strcmp(g->nodes[i]->name, name) == 0) return g->nodes[i];

@@ -11,6 +11,10 @@
  *     %3 = matmul(%1, %2) ta=0 tb=1 : f32[12,256,384]
  *     %loss = output(%9) name="loss" : f32[]
  *   }
+ *
+ * After pass 'schedule' every computed value also says how it is computed (docs/ir.md,
+ * "Schedule"): ` @k4` member of kernel 4, ` @r9` kernel 9 on the reference kernel, ` @view` its
+ * operand's bytes, ` @inline` recomputed inside each consumer.
  */
 #ifndef MOAC_IR_H
 #define MOAC_IR_H
@@ -34,6 +38,7 @@ enum moac_op_flags {
     MOAC_OPF_EXPLICIT_TYPE = 1 << 0, /* result type is written in the IR, not inferred */
     MOAC_OPF_ELEMENTWISE = 1 << 1,   /* same-shape map (binary ones broadcast) */
     MOAC_OPF_KEEP = 1 << 2,          /* never removed as dead code */
+    MOAC_OPF_FREE = 1 << 3,          /* costs nothing to recompute (a constant): may be @inline */
 };
 
 typedef enum moac_attr_kind { MOAC_ATTR_INT, MOAC_ATTR_FLOAT, MOAC_ATTR_STRING, MOAC_ATTR_LIST } moac_attr_kind;
@@ -72,6 +77,15 @@ int64_t moac_type_numel(const moac_type *t);
 int moac_type_equal(const moac_type *a, const moac_type *b);
 void moac_type_print(moac_strbuf *b, const moac_type *t); /* "f32[12,256,384]", "f32[]" */
 
+/* How the schedule computes a value (pass 'schedule'; docs/ir.md, "Schedule"). */
+typedef enum moac_sched {
+    MOAC_SCHED_NONE,      /* unscheduled; input, param and output always */
+    MOAC_SCHED_KERNEL,    /* @kN: a member of kernel N, rendered by the backend */
+    MOAC_SCHED_REFERENCE, /* @rN: kernel N, this node alone, runs on the reference kernel */
+    MOAC_SCHED_VIEW,      /* @view: no kernel; the value is its operand's bytes (a reshape) */
+    MOAC_SCHED_INLINE,    /* @inline: recomputed inside every kernel that reads it (MOAC_OPF_FREE ops) */
+} moac_sched;
+
 typedef struct moac_node {
     moac_op op;
     uint32_t id;             /* position in the graph; renumbered by moac_graph_compact */
@@ -86,6 +100,8 @@ typedef struct moac_node {
     const char *name;        /* SSA name without '%'; NULL prints as %<id> */
     moac_loc loc;            /* where the reader found it (zero when built by a pass) */
     int dead;                /* set by passes, removed by moac_graph_compact */
+    moac_sched sched;        /* zero (NONE) until pass 'schedule' */
+    int32_t kernel;          /* for KERNEL and REFERENCE: the kernel, dense from 0 in execution order */
 } moac_node;
 
 typedef struct moac_graph {
@@ -111,8 +127,28 @@ void moac_graph_compact(moac_graph *g);
 /* Can name be an SSA name in the text form, i.e. would the reader give it back? [A-Za-z0-9_.]+,
  * not all digits (that reads as an unnamed %<id>). */
 int moac_name_writable(const char *name);
+/* A copy of g (compacted: ids are positions, no dead nodes) in arena a, annotations included. */
+moac_graph *moac_graph_clone(moac_arena *a, const moac_graph *g);
 /* The node named `name` (SSA name, without '%'), or NULL. */
 moac_node *moac_graph_find(const moac_graph *g, const char *name);
+
+/* Schedules (ir/sched.c). Does any node of g carry a schedule annotation? */
+int moac_graph_scheduled(const moac_graph *g);
+/* The shared fusion legality rule: may n be computed in registers inside its consumer's kernel?
+ * Elementwise f32 maps and layout ops, which address their consumer's index space through an
+ * index map (never through a reduction). Backends may fuse less, never more. */
+int moac_sched_fusable(const moac_node *n);
+/* May a and b be roots of one kernel (a declared join)? The attention_grads of one attention:
+ * same operands and attributes except `which`. */
+int moac_sched_joinable(const moac_node *a, const moac_node *b);
+/* Checks g's annotations (if any) are a legal schedule, reporting each problem like
+ * moac_ir_verify does; part of moac_ir_verify. Returns the number of problems. */
+int moac_sched_check(const moac_graph *g, moac_diag *d, const char *stage);
+/* root[i] = 1 when node i is a stored member of its kernel: read from outside it, or not read at
+ * all (docs/ir.md); 0 for every other node. root has g->count entries. */
+void moac_sched_roots(const moac_graph *g, char *root);
+/* Clears every annotation. */
+void moac_sched_clear(moac_graph *g);
 
 /* Text form. */
 void moac_ir_print(const moac_graph *g, moac_strbuf *out);
@@ -123,6 +159,9 @@ moac_graph *moac_ir_read(moac_arena *a, const moac_source *src, moac_diag *d);
  * reported naming the offending value (e.g. "%12 = matmul: ..."); `stage` says when
  * ("after pass 'cse'"). Returns the number of problems. */
 int moac_ir_verify(const moac_graph *g, moac_diag *d, const char *stage);
+/* One verifier diagnostic, "<stage>: %<value> = <op>: <message>", at n's location. */
+__attribute__((format(printf, 4, 5))) void moac_ir_report(moac_diag *d, const char *stage, const moac_node *n,
+                                                          const char *fmt, ...);
 /* Graphviz DOT: one node per value, labelled with op, name and type. */
 void moac_ir_dot(const moac_graph *g, moac_strbuf *out);
 

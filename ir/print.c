@@ -1,6 +1,7 @@
 /* The IR text printer. Its output is the format moac_ir_read accepts, and printing what was read
  * gives the same bytes back: unnamed values print as %<position>, every attribute is printed in
- * schema order, and floats use the shortest decimal that reads back exactly. */
+ * schema order, floats use the shortest decimal that reads back exactly, and a scheduled node's
+ * annotation (@k4, @r9, @view, @inline) follows its type. */
 #include <inttypes.h>
 
 #include "ir/ir.h"
@@ -37,6 +38,13 @@ static void print_node(moac_strbuf *out, const moac_node *n) {
     for (int a = 0; a < info->nattrs; a++) print_attr(out, n, &info->attrs[a]);
     moac_strbuf_puts(out, " : ");
     moac_type_print(out, &n->type);
+    switch (n->sched) {
+    case MOAC_SCHED_NONE: break;
+    case MOAC_SCHED_KERNEL: moac_strbuf_printf(out, " @k%d", (int)n->kernel); break;
+    case MOAC_SCHED_REFERENCE: moac_strbuf_printf(out, " @r%d", (int)n->kernel); break;
+    case MOAC_SCHED_VIEW: moac_strbuf_puts(out, " @view"); break;
+    case MOAC_SCHED_INLINE: moac_strbuf_puts(out, " @inline"); break;
+    }
     moac_strbuf_putc(out, '\n');
 }
 

@@ -2,8 +2,9 @@
  * moac_ir_print writes (grammar in docs/ir.md).
  *
  *   file  := 'graph' STRING '{' stmt* '}'
- *   stmt  := VALUE '=' OP '(' [VALUE (',' VALUE)*] ')' (KEY '=' literal)* ':' type
+ *   stmt  := VALUE '=' OP '(' [VALUE (',' VALUE)*] ')' (KEY '=' literal)* ':' type [sched]
  *   type  := ('f32' | 'i32') '[' [INT (',' INT)*] ']'
+ *   sched := '@k' INT | '@r' INT | '@view' | '@inline'
  *
  * The whole file is tokenised first, so that a use of a value defined further down can be told
  * apart from a use of one defined nowhere. Lexical errors are kept in their token and reported
@@ -21,7 +22,7 @@
 
 #include "ir/ir.h"
 
-typedef enum tok_kind { T_EOF, T_ERROR, T_IDENT, T_VALUE, T_STRING, T_NUMBER, T_PUNCT } tok_kind;
+typedef enum tok_kind { T_EOF, T_ERROR, T_IDENT, T_VALUE, T_STRING, T_NUMBER, T_PUNCT, T_SCHED } tok_kind;
 
 typedef struct token {
     tok_kind kind;
@@ -177,6 +178,9 @@ static void lex_token(lexer *lx) {
     } else if (isdigit(c) || (c == '-' && (isdigit((unsigned char)s[1]) || strncmp(s + 1, "inf", 3) == 0))) {
         t->kind = T_NUMBER;
         lex_number(lx, t);
+    } else if (c == '@') { /* a schedule annotation: '@' and a word, read by parse_sched */
+        t->kind = T_SCHED;
+        for (lx->p++; isalnum((unsigned char)*lx->p);) lx->p++;
     } else if (c == '"') {
         t->kind = T_STRING;
         lex_string(lx, t);
@@ -648,6 +652,33 @@ static int parse_type(reader *r, stmt *st) {
     return 1;
 }
 
+/* @kN | @rN | @view | @inline, after the type. Returns 0 on a syntax error. */
+static int parse_sched(reader *r, stmt *st) {
+    token *t = cur(r);
+    if (t->kind != T_SCHED) return 1;
+    const char *w = t->start + 1;
+    int len = t->len - 1;
+    if (len == 4 && !strncmp(w, "view", 4)) {
+        st->tmp.sched = MOAC_SCHED_VIEW;
+    } else if (len == 6 && !strncmp(w, "inline", 6)) {
+        st->tmp.sched = MOAC_SCHED_INLINE;
+    } else if (len >= 2 && len <= 11 && (w[0] == 'k' || w[0] == 'r') && strspn(w + 1, "0123456789") == (size_t)len - 1) {
+        st->tmp.sched = w[0] == 'k' ? MOAC_SCHED_KERNEL : MOAC_SCHED_REFERENCE;
+        long v = strtol(w + 1, NULL, 10);
+        if (v > INT32_MAX) {
+            error_at(r, tok_loc(r, t), "kernel number %.*s is too large", len - 1, w + 1);
+            st->bad = 1;
+        }
+        st->tmp.kernel = (int32_t)(v > INT32_MAX ? 0 : v);
+    } else {
+        error_at(r, tok_loc(r, t), "unknown schedule annotation '%.*s' (expected @k<kernel>, @r<kernel>, @view or "
+                 "@inline)", t->len, t->start);
+        st->bad = 1;
+    }
+    advance(r);
+    return 1;
+}
+
 static void build(reader *r, stmt *st) {
     moac_node *n = moac_graph_append(r->g, st->op, st->nargs, st->args);
     memcpy(n->i, st->tmp.i, sizeof n->i);
@@ -676,6 +707,8 @@ static void build(reader *r, stmt *st) {
     }
     /* Later uses are checked against what the file says, so one mistake is reported once. */
     n->type = written;
+    n->sched = st->tmp.sched;
+    n->kernel = st->tmp.kernel;
 }
 
 static void parse_stmt(reader *r) {
@@ -689,7 +722,8 @@ static void parse_stmt(reader *r) {
     if (!expect(r, '=', "'=' after the value name")) { recover(r, 0); return; }
     check_redefinition(r, &st);
     if (!parse_op(r, &st) || !parse_operands(r, &st) || !parse_attrs(r, &st) ||
-        !expect(r, ':', "an attribute 'key=value', or ':' and the result type") || !parse_type(r, &st)) {
+        !expect(r, ':', "an attribute 'key=value', or ':' and the result type") || !parse_type(r, &st) ||
+        !parse_sched(r, &st)) {
         recover(r, 0);
         return;
     }
@@ -697,7 +731,9 @@ static void parse_stmt(reader *r) {
     /* The next statement may follow on the same line, but nothing else may. */
     token *t = cur(r);
     if (t->kind == T_EOF || t->bol || is_punct(t, '}') || (t->kind == T_VALUE && is_punct(t + 1, '='))) return;
-    if (t->kind != T_ERROR) error_at(r, tok_loc(r, t), "unexpected '%.*s' after the result type", t->len, t->start);
+    if (t->kind != T_ERROR)
+        error_at(r, tok_loc(r, t), "unexpected '%.*s' after the result type%s", t->len, t->start,
+                 st.tmp.sched ? " and its schedule annotation" : "");
     recover(r, 0);
 }
 

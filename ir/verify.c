@@ -5,7 +5,8 @@
  * the op's shape rule accepts and infers (the rule is re-run on a copy, so nothing changes); its
  * name, if any, is unique and can be written in the text form. Graph inputs, parameters and
  * outputs must also not share their `name` attribute with another of the same op. Each problem is
- * one diagnostic, "<stage>: %<value> = <op>: <problem>", at the node's location. */
+ * one diagnostic, "<stage>: %<value> = <op>: <problem>", at the node's location. A scheduled
+ * graph's annotations are checked last (moac_sched_check, ir/sched.c). */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -22,7 +23,7 @@ typedef struct verifier {
     int problems;
 } verifier;
 
-__attribute__((format(printf, 3, 4))) static void problem(verifier *v, const moac_node *n, const char *fmt, ...) {
+void moac_ir_report(moac_diag *d, const char *stage, const moac_node *n, const char *fmt, ...) {
     char msg[768], value[96];
     va_list ap;
     va_start(ap, fmt);
@@ -30,9 +31,10 @@ __attribute__((format(printf, 3, 4))) static void problem(verifier *v, const moa
     va_end(ap);
     if (n->name) snprintf(value, sizeof value, "%%%s", n->name);
     else snprintf(value, sizeof value, "%%%" PRIu32, n->id);
-    moac_diag_error(v->d, n->loc, "%s: %s = %s: %s", v->stage, value, moac_op_info_get(n->op)->name, msg);
-    v->problems++;
+    moac_diag_error(d, n->loc, "%s: %s = %s: %s", stage, value, moac_op_info_get(n->op)->name, msg);
 }
+
+#define problem(v, n, ...) ((v)->problems++, moac_ir_report((v)->d, (v)->stage, (n), __VA_ARGS__))
 
 /* How an operand is spelled in messages: "%x" or "%7". */
 static const char *value_text(const moac_node *n, char *buf, size_t len) {
@@ -162,5 +164,7 @@ int moac_ir_verify(const moac_graph *g, moac_diag *d, const char *stage) {
         if (check_operands(&v, i, n)) check_type(&v, n);
     }
     check_names(&v);
+    /* The schedule check reads operands and uses, so only a graph sound otherwise gets it. */
+    if (!v.problems) v.problems += moac_sched_check(g, d, v.stage);
     return v.problems;
 }

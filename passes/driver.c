@@ -50,6 +50,17 @@ static int verify(const moac_graph *g, const char *pass, moac_diag *d) {
 }
 
 moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag *d) {
+    /* A scheduled graph (IR text written after pass 'schedule') is final: the passes would rewrite
+     * nodes under their kernels' annotations. */
+    if (moac_graph_scheduled(g)) {
+        if (p && (p->train || p->print_after || p->print_after_all)) {
+            moac_diag_file_error(d, NULL, "graph '%s' is already scheduled (its values carry @k/@r/@view/@inline "
+                                 "annotations), so no pass runs on it%s; use the IR from before pass 'schedule'",
+                                 g->name, p->train ? " and it cannot be differentiated" : "");
+            return NULL;
+        }
+        return g;
+    }
     for (size_t i = 0; i < sizeof passes / sizeof *passes; i++) {
         if (passes[i].train_only && !(p && p->train)) continue;
         if (passes[i].run(&g, d) || verify(g, passes[i].name, d)) return NULL;

@@ -40,7 +40,8 @@ const char *const *moac_pass_names(int *count);
 moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,
                                moac_diag *d);
 /* Runs the passes on a graph that was read from IR text (it is verified first); with p->train
- * a forward graph gets its backward graph too. */
+ * a forward graph gets its backward graph too. A scheduled graph (annotated, docs/ir.md) is
+ * returned as it is; with p->train or a dump requested that is an error. */
 moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag *d);
 
 /* The passes themselves. */

@@ -30,4 +30,27 @@ head -n 1 "$tmp/out" | grep -q '^digraph' || fail "--format=dot"
 printf 'graph "g" {\n  %%0 = matmull() : f32[2]\n}\n' >"$tmp/bad.ir"
 expect_rc 1 "$moac" ir "$tmp/bad.ir"
 grep -q "bad.ir:2:" "$tmp/err" || fail "IR reader error is not located"
+
+# A scheduled graph (annotations, docs/ir.md "Schedule") is final: printed back unchanged, never
+# differentiated; an illegal schedule is a located verifier error.
+cat >"$tmp/sched.ir" <<'IR'
+graph "s" {
+  %a = input() name="a" : f32[2,3]
+  %w = param() name="w" fill=0.0 std=1.0 : f32[3,3]
+  %z = full() value=0.5 : f32[] @inline
+  %m = matmul(%a, %w) ta=0 tb=0 : f32[2,3] @k0
+  %e = exp(%m) : f32[2,3] @k1
+  %s = mul(%e, %z) : f32[2,3] @k1
+  %loss = reduce_mean(%s) axes=[0,1] keep=0 : f32[] @k2
+  %o = output(%loss) name="loss" : f32[]
+}
+IR
+expect_rc 0 "$moac" ir "$tmp/sched.ir"
+cmp -s "$tmp/out" "$tmp/sched.ir" || fail "a scheduled graph is not printed back unchanged"
+expect_rc 1 "$moac" ir "$tmp/sched.ir" --train
+grep -q "graph 's' is already scheduled" "$tmp/err" || fail "--train on a scheduled graph: no clear refusal"
+sed 's/@k2/@k7/' "$tmp/sched.ir" >"$tmp/sched-bad.ir"
+expect_rc 1 "$moac" ir "$tmp/sched-bad.ir"
+grep -q "sched-bad.ir:8:3: error: as read: %loss = reduce_mean: kernel 7 starts here, before kernel 2" "$tmp/err" ||
+  fail "an illegal schedule is not a located error"
 finish

@@ -4,7 +4,9 @@
  * read back and verified again, and printed identically (docs/ir.md). Then it runs through the
  * passes as `moac ir FILE --train` runs them (autodiff when it has a loss, cse, dce, remat): a
  * pass may refuse the graph with a reported error (autodiff on a graph without a loss), but a
- * pass whose output does not verify is a bug, and the harness aborts. */
+ * pass whose output does not verify is a bug, and the harness aborts. A scheduled graph (@k/@r/
+ * @view/@inline annotations) must pass moac_sched_check to verify; the passes then run on it with
+ * the annotations cleared. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     moac_graph *g = read_verified(&arena, text, &diag);
     if (g) {
         round_trip(&arena, g);
+        /* moac runs no pass on a scheduled graph; its passes still get the graph underneath. */
+        moac_sched_clear(g);
         run_passes(g, &diag);
         moac_fuzz_accepted = 1;
     }
