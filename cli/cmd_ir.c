@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/cpu.h"
 #include "cli/cli.h"
 
 static const char help[] =
@@ -22,7 +23,9 @@ static const char help[] =
     "  --batch=N            batch size of the graph (default: the spec's train batch)\n"
     "\n"
     "Passes, in order: lower (spec -> IR), autodiff (--train only), cse, dce, remat (recomputes\n"
-    "large gathers in the backward; docs/architecture.md).\n"
+    "large gathers in the backward; docs/architecture.md), schedule (which nodes form one kernel\n"
+    "on the cpu backend, as @k/@r/@view/@inline annotations, docs/ir.md; it runs only when asked\n"
+    "for with --print-after=schedule or --print-after-all, since backends schedule for themselves).\n"
     "MOAC_DEBUG=1 traces them on stderr.\n";
 
 static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *p, long *batch) {
@@ -68,6 +71,8 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
     if (!*path) return moac_cli_usage_error("ir", "no file given");
     if (p->print_after && p->print_after_all)
         return moac_cli_usage_error("ir", "--print-after and --print-after-all exclude each other");
+    if ((p->print_after && !strcmp(p->print_after, "schedule")) || p->print_after_all)
+        p->schedule = &moac_cpu_sched_rules;
     if (p->print_after && !strcmp(p->print_after, "autodiff") && !p->train)
         return moac_cli_usage_error("ir", "--print-after=autodiff needs --train (autodiff runs only then)");
     return 0;

@@ -625,7 +625,7 @@ static int train_block(sema *s, moac_spec *m) {
         static const char *const scheds[] = {"constant", "cosine", NULL};
         int k = sema_is_call(v, "cosine") ? 1 : sema_want_choice(s, v, "schedule", scheds);
         if (k < 0) bad = 1;
-        t->schedule = k == 1 ? MOAC_SCHED_COSINE : MOAC_SCHED_CONSTANT;
+        t->schedule = k == 1 ? MOAC_LR_COSINE : MOAC_LR_CONSTANT;
         if (k == 1)
             bad |= opt_int(s, v, "warmup", 0, 0, 1 << 30, &t->warmup) |
                    opt_num(s, v, "min_lr", t->lr / 10, 0, 10, &t->min_lr);

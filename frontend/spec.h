@@ -71,7 +71,7 @@ struct moac_scheme {
     double aux_weight;      /* λ for balance, α for consistency */
 };
 
-typedef enum moac_schedule { MOAC_SCHED_CONSTANT, MOAC_SCHED_COSINE } moac_schedule;
+typedef enum moac_lr_schedule { MOAC_LR_CONSTANT, MOAC_LR_COSINE } moac_lr_schedule;
 typedef enum moac_tokenizer { MOAC_TOK_CHAR, MOAC_TOK_BYTE } moac_tokenizer;
 /* The synthetic task's layouts (docs/training.md): a listed pair is one token, or a key then a value. */
 typedef enum moac_synth_layout { MOAC_SYNTH_JOINED, MOAC_SYNTH_SEPARATE } moac_synth_layout;
@@ -85,7 +85,7 @@ typedef struct moac_train_spec {
     double split;              /* fraction of the data used for training */
     int batch, steps;
     double lr, beta1, beta2, weight_decay, eps;
-    moac_schedule schedule;
+    moac_lr_schedule schedule;
     int warmup;
     double min_lr;
     double clip;               /* global-norm clip; 0 = none */

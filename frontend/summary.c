@@ -88,7 +88,7 @@ void moac_spec_summary(const moac_spec *s, const char *path, moac_strbuf *b) {
     else moac_strbuf_printf(b, "synthetic recall task (%d pairs, %s)", t->synth_pairs,
                             t->synth_layout == MOAC_SYNTH_JOINED ? "joined" : "separate");
     moac_strbuf_printf(b, ", batch %d, %d steps, AdamW lr %g betas (%g, %g) wd %g, %s schedule, clip %g\n", t->batch,
-                       t->steps, t->lr, t->beta1, t->beta2, t->weight_decay, t->schedule == MOAC_SCHED_CONSTANT ? "constant" : "cosine", t->clip);
+                       t->steps, t->lr, t->beta1, t->beta2, t->weight_decay, t->schedule == MOAC_LR_CONSTANT ? "constant" : "cosine", t->clip);
 }
 
 static void json_scheme(moac_strbuf *b, const moac_scheme *sc) {

@@ -4,6 +4,7 @@
 
 #include "passes/lower.h"
 #include "passes/pass.h"
+#include "passes/schedule.h"
 
 static const moac_pass passes[] = {
     {"autodiff", "appends the backward graph: an output grad.<param> per param", moac_pass_autodiff, 1},
@@ -13,7 +14,7 @@ static const moac_pass passes[] = {
      moac_pass_remat, 0},
 };
 
-static const char *const pass_names[] = {"lower", "autodiff", "cse", "dce", "remat"};
+static const char *const pass_names[] = {"lower", "autodiff", "cse", "dce", "remat", "schedule"};
 
 const moac_pass *moac_passes(int *count) {
     *count = (int)(sizeof passes / sizeof *passes);
@@ -65,6 +66,10 @@ moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag
         if (passes[i].train_only && !(p && p->train)) continue;
         if (passes[i].run(&g, d) || verify(g, passes[i].name, d)) return NULL;
         after(passes[i].name, g, p);
+    }
+    if (p && p->schedule) {
+        if (moac_schedule(g, p->schedule, d) || verify(g, "schedule", d)) return NULL;
+        after("schedule", g, p);
     }
     return g;
 }

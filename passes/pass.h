@@ -27,6 +27,9 @@ typedef struct moac_pipeline {
                                    adds an output grad.<param> per param (docs/ir.md) */
     int logits;                 /* the forward graph also outputs "logits" [B,T,V] (evaluation,
                                    generation); specs only */
+    const struct moac_sched_rules *schedule; /* run pass 'schedule' last, for this backend's rules
+                                   (e.g. &moac_cpu_sched_rules); NULL: stop after remat, since a
+                                   backend schedules a copy of the graph itself */
 } moac_pipeline;
 
 /* Is name a pass (including "lower")? For flag checking, with a suggestion list. */
@@ -34,7 +37,8 @@ int moac_pass_exists(const char *name);
 const char *const *moac_pass_names(int *count);
 
 /* Checks the model's size for batch, lowers spec (pass "lower") and runs the passes: lower -> cse
- * -> dce -> remat, or with p->train lower -> autodiff -> cse -> dce -> remat. p may be NULL (no
+ * -> dce -> remat, or with p->train lower -> autodiff -> cse -> dce -> remat; then schedule when
+ * p->schedule is set. p may be NULL (no
  * dumps, forward graph without logits). Returns NULL if the size check, a pass or a verifier
  * failed (reported in d). */
 moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,

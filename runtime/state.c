@@ -67,7 +67,7 @@ const moac_param *moac_state_find(const moac_state *s, const char *name) {
 }
 
 double moac_lr_at(const moac_train_spec *t, uint64_t step) {
-    if (t->schedule == MOAC_SCHED_CONSTANT) return t->lr;
+    if (t->schedule == MOAC_LR_CONSTANT) return t->lr;
     /* nanoGPT: linear warm-up over `warmup` steps, then cosine decay to min_lr at the last step. */
     if ((int64_t)step < t->warmup) return t->lr * (double)(step + 1) / (double)(t->warmup + 1);
     if ((int64_t)step >= t->steps) return t->min_lr;

@@ -17,7 +17,8 @@
 #define MOAC_PARALLEL_MIN_COST 2e6
 
 struct moac_cpu {
-    const moac_graph *g;
+    const moac_graph *g;        /* the scheduled graph it renders (a copy, or the caller's) */
+    moac_arena graph_arena;     /* the scheduled copy of the caller's graph */
     moac_build b;
     moac_kernel_desc *kernels;
     int nkernels;
@@ -61,37 +62,6 @@ static void add_step(moac_build *b, moac_step st) {
 
 static int64_t value_bytes(const moac_node *n) { return moac_type_numel(&n->type) * 4; }
 
-/* Which nodes are computed inside their consumer's fused kernel. */
-static void decide_inlining(moac_build *b) {
-    const moac_graph *g = b->g;
-    int *all_fusable = malloc(g->count * sizeof *all_fusable);
-    int *consumer = malloc(g->count * sizeof *consumer);
-    if (!all_fusable || !consumer) abort();
-    for (size_t i = 0; i < g->count; i++) {
-        all_fusable[i] = 1;
-        consumer[i] = -1;
-    }
-    for (size_t i = 0; i < g->count; i++) {
-        const moac_node *n = g->nodes[i];
-        for (int a = 0; a < n->nargs; a++) {
-            uint32_t id = n->args[a]->id;
-            b->uses[id]++;
-            consumer[id] = (int)i;
-            if (!moac_fuse_node(n)) all_fusable[id] = 0;
-        }
-    }
-    for (size_t i = 0; i < g->count; i++) {
-        const moac_node *n = g->nodes[i];
-        if (!moac_fuse_node(n) || !b->uses[i] || !all_fusable[i]) continue;
-        /* Constants are free to recompute; anything else is computed once, so inline it only into
-         * its single consumer. */
-        if (n->op == MOAC_OP_FULL || b->uses[i] == 1) b->inlined[i] = 1;
-        (void)consumer;
-    }
-    free(all_fusable);
-    free(consumer);
-}
-
 static void touch(moac_slot *s, int step) {
     if (step < s->first) s->first = step;
     if (step > s->last) s->last = step;
@@ -105,21 +75,14 @@ static void record_kernels(moac_build *b, int before, const moac_node *n) {
     }
 }
 
-/* The three attention_grad nodes (which = 0, 1, 2) of one attention: same operands and attributes.
- * Returns how many were found (their nodes in sib[which]). */
-static int attention_siblings(const moac_build *b, const moac_node *n, const moac_node *sib[3]) {
-    sib[0] = sib[1] = sib[2] = NULL;
-    int found = 0;
-    for (size_t i = n->id; i < b->g->count; i++) {
-        const moac_node *m = b->g->nodes[i];
-        if (m->op != MOAC_OP_ATTENTION_GRAD || m->i[0] != n->i[0] || m->f[0] != n->f[0]) continue;
-        int same = 1;
-        for (int a = 0; a < 4; a++) same &= m->args[a] == n->args[a];
-        if (!same || m->i[1] < 0 || m->i[1] > 2 || sib[m->i[1]] || b->inlined[i]) continue;
-        sib[m->i[1]] = m;
-        found++;
-    }
-    return found;
+/* The three attention_grads (which = 0, 1, 2) the schedule joined into n's kernel, in sib[which]:
+ * 1, or 0 when n is not in such a join. */
+static int join_of(const moac_build *b, const moac_node *n, const moac_node *sib[3]) {
+    if (n->op != MOAC_OP_ATTENTION_GRAD || n->sched != MOAC_SCHED_KERNEL) return 0;
+    const moac_node *const *j = b->join + 3 * (size_t)n->kernel;
+    if (!j[0] || !j[1] || !j[2]) return 0;
+    for (int w = 0; w < 3; w++) sib[w] = j[w];
+    return 1;
 }
 
 /* The forward attention node of an attention_grad (same q, k, v, causal, scale), or NULL. */
@@ -138,8 +101,7 @@ static const moac_node *forward_attention(const moac_build *b, const moac_node *
 static int has_joint_backward(const moac_build *b, const moac_node *f) {
     for (size_t i = f->id + 1; i < b->g->count; i++) {
         const moac_node *n = b->g->nodes[i], *sib[3];
-        if (n->op == MOAC_OP_ATTENTION_GRAD && forward_attention(b, n) == f && attention_siblings(b, n, sib) == 3)
-            return 1;
+        if (n->op == MOAC_OP_ATTENTION_GRAD && forward_attention(b, n) == f && join_of(b, n, sib)) return 1;
     }
     return 0;
 }
@@ -200,15 +162,19 @@ static int reuse(moac_build *b, const emitted *e, const int *slots, const moac_n
     return 0;
 }
 
-/* Emits n (and, for attention gradients, its siblings) with its emitter, or reuses an identical
- * node's kernels. Returns 0, 1 when n has no emitter for this configuration (run it on the
- * reference kernel), -1 on an internal error. */
+/* Emits n's kernel (for a join, that of all three attention gradients) with its emitter, or
+ * reuses an identical node's kernels. Returns 0, or -1 on an internal error: the schedule gave n
+ * a kernel (moac_cpu_supports), so its emitter must render it. */
 static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
     moac_cg *cg = b->cg;
     const moac_node *sib[3];
-    int joint = n->op == MOAC_OP_ATTENTION_GRAD && attention_siblings(b, n, sib) == 3;
+    int joint = join_of(b, n, sib);
     moac_emit_fn fn = joint ? moac_emit_attention_grads : moac_cpu_emitter(n->op);
-    if (!fn) return 1;
+    if (!fn) {
+        moac_diag_file_error(d, NULL, "internal error: %%%u (%s) is scheduled as a kernel but the cpu backend has "
+                             "no emitter for it", n->id, moac_op_info_get(n->op)->name);
+        return -1;
+    }
     moac_emit_ctx e = {.cg = cg, .node = n, .out = b->slot_of[n->id], .outs = {-1, -1, -1}, .lse = -1, .fwd_out = -1};
     int slots[12], nslots = 0;
     if (joint) {
@@ -242,31 +208,11 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
     }
     snprintf(e.prefix, sizeof e.prefix, "n%u", n->id);
     int before = cg->nkernels, slots_before = b->nslots;
-    int rc = fn(&e);
-    if (rc && n->op == MOAC_OP_ATTENTION) b->lse_slot[n->id] = -1; /* the reference kernel writes none */
-    if (rc && joint && cg->nkernels == before) { /* the three separate emitters then */
-        for (int w = 0; w < 3; w++)
-            if (sib[w] != n) b->slot_of[sib[w]->id] = -1;
-        free(sig);
-        joint = 0;
-        fn = moac_cpu_emitter(n->op);
-        e.outs[0] = e.outs[1] = e.outs[2] = -1;
-        e.lse = e.fwd_out = -1;
-        nslots = 0;
-        slots[nslots++] = e.out;
-        for (int a = 0; a < n->nargs; a++) slots[nslots++] = e.in[a];
-        sig = signature(b, n, 0);
-        rc = fn(&e);
-    }
-    if (rc && cg->nkernels != before) {
-        moac_diag_file_error(d, NULL, "internal error: the %s emitter failed after emitting kernels",
-                             moac_op_info_get(n->op)->name);
+    if (fn(&e)) {
+        moac_diag_file_error(d, NULL, "internal error: the %s emitter refused %%%u in graph '%s', which "
+                             "moac_cpu_supports accepted", moac_op_info_get(n->op)->name, n->id, b->g->name);
         free(sig);
         return -1;
-    }
-    if (rc) {
-        free(sig);
-        return 1;
     }
     record_kernels(b, before, n);
     if (b->nemitted == b->capemitted) {
@@ -285,8 +231,18 @@ static int schedule(moac_build *b, moac_diag *d) {
     moac_cg *cg = b->cg;
     int params = moac_build_slot(b, sizeof(moac_run_params), NULL);
     b->slots[params].external = 1;
-    decide_inlining(b);
-    for (size_t i = 0; i < g->count; i++) b->slot_of[i] = -1;
+    /* What the schedule computes in registers inside another kernel, and its joins. */
+    char *root = malloc(g->count ? g->count : 1);
+    if (!root) abort();
+    moac_sched_roots(g, root);
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        b->inlined[i] = n->sched == MOAC_SCHED_INLINE || (n->sched == MOAC_SCHED_KERNEL && !root[i]);
+        if (n->op == MOAC_OP_ATTENTION_GRAD && n->sched == MOAC_SCHED_KERNEL && n->i[1] >= 0 && n->i[1] <= 2)
+            b->join[3 * (size_t)n->kernel + (size_t)n->i[1]] = n;
+        b->slot_of[i] = -1;
+    }
+    free(root);
     for (size_t i = 0; i < g->count; i++) {
         const moac_node *n = g->nodes[i];
         if (b->inlined[i]) {
@@ -306,12 +262,17 @@ static int schedule(moac_build *b, moac_diag *d) {
             b->slots[b->slot_of[i]].keep = 1;
             continue;
         }
-        if (n->op == MOAC_OP_RESHAPE && b->slot_of[n->args[0]->id] >= 0) { /* a view: same bytes */
+        if (n->sched == MOAC_SCHED_VIEW) { /* same bytes */
             b->slot_of[i] = b->slot_of[n->args[0]->id];
             continue;
         }
         if (b->slot_of[i] >= 0) continue; /* computed with a sibling (attention gradients) */
         b->slot_of[i] = moac_build_slot(b, value_bytes(n), n);
+        if (n->sched == MOAC_SCHED_REFERENCE) {
+            add_step(b, (moac_step){.kind = MOAC_STEP_FALLBACK, .node = n});
+            b->fallbacks++;
+            continue;
+        }
         if (moac_fuse_node(n)) {
             int before = cg->nkernels;
             if (moac_fuse_emit(b, n)) { /* its inlined operands have no buffers to fall back on */
@@ -322,12 +283,7 @@ static int schedule(moac_build *b, moac_diag *d) {
             record_kernels(b, before, n);
             continue;
         }
-        int rc = emit_node(b, n, d);
-        if (rc < 0) return -1;
-        if (rc > 0) {
-            add_step(b, (moac_step){.kind = MOAC_STEP_FALLBACK, .node = n});
-            b->fallbacks++;
-        }
+        if (emit_node(b, n, d)) return -1;
     }
     /* Lifetimes, in steps. */
     for (int s = 0; s < b->nsteps; s++) {
@@ -350,8 +306,8 @@ static void build_free(moac_build *b) {
     free(b->steps);
     free(b->slot_of);
     free(b->inlined);
-    free(b->uses);
     free(b->lse_slot);
+    free(b->join);
     free(b->kernels);
     for (int i = 0; i < b->nemitted; i++) free(((emitted *)b->emitted)[i].sig);
     free(b->emitted);
@@ -364,9 +320,9 @@ static void build_alloc(moac_build *b, const moac_graph *g) {
     size_t n = g->count ? g->count : 1;
     b->slot_of = calloc(n, sizeof *b->slot_of);
     b->inlined = calloc(n, sizeof *b->inlined);
-    b->uses = calloc(n, sizeof *b->uses);
     b->lse_slot = malloc(n * sizeof *b->lse_slot);
-    if (!b->slot_of || !b->inlined || !b->uses || !b->lse_slot) abort();
+    b->join = calloc(3 * n, sizeof *b->join);
+    if (!b->slot_of || !b->inlined || !b->lse_slot || !b->join) abort();
     for (size_t i = 0; i < n; i++) b->lse_slot[i] = -1;
 }
 
@@ -382,6 +338,16 @@ static int build_emit(moac_build *b, const moac_graph *g, const moac_target *t, 
     if (!b->kernels) abort();
     if (b->nkernels) memcpy(b->kernels, b->cg->kernels, (size_t)b->nkernels * sizeof *b->kernels);
     return 0;
+}
+
+/* g as the CPU backend renders it: g itself when it is scheduled already (IR text written after
+ * pass 'schedule'), checked against what the CPU renders; otherwise a copy in a, scheduled by the
+ * shared pass with the CPU's rules. NULL with d when the schedule cannot be rendered. */
+static const moac_graph *scheduled(const moac_graph *g, moac_arena *a, moac_diag *d) {
+    if (moac_graph_scheduled(g)) return moac_sched_check_rules(g, &moac_cpu_sched_rules, d) ? NULL : g;
+    moac_graph *c = moac_graph_clone(a, g);
+    if (moac_schedule(c, &moac_cpu_sched_rules, d) || moac_ir_verify(c, d, "after pass 'schedule'")) return NULL;
+    return c;
 }
 
 /* The compile-cache key of g: its IR text (which determines every kernel), the target (with the
@@ -464,9 +430,13 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
     moac_cpu_opts o = opts ? *opts : (moac_cpu_opts){0};
     moac_cpu *c = calloc(1, sizeof *c);
     if (!c) abort();
-    c->g = g;
+    moac_arena_init(&c->graph_arena);
     moac_build *b = &c->b;
     double t0 = moac_seconds();
+    if (!(g = c->g = scheduled(g, &c->graph_arena, d))) {
+        moac_cpu_free(c);
+        return NULL;
+    }
     char key[17], obj_path[1100], plan_path[1100];
     graph_key(g, key);
     snprintf(c->stats.jit.key, sizeof c->stats.jit.key, "%s", key);
@@ -613,6 +583,7 @@ void moac_cpu_free(moac_cpu *c) {
     moac_jit_free(c->jit);
     free(c->arena);
     build_free(&c->b);
+    moac_arena_free(&c->graph_arena);
     free(c);
 }
 
@@ -763,26 +734,26 @@ static int filter_kernels(moac_cg *cg, const moac_graph *g, const char *prefix, 
 }
 
 char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d) {
-    moac_build b;
-    if (build_emit(&b, g, NULL, d)) {
-        build_free(&b);
-        return NULL;
-    }
-    moac_cg *cg = b.cg;
-    if (kernel && *kernel && filter_kernels(cg, g, kernel, d)) {
-        build_free(&b);
-        return NULL;
-    }
+    moac_arena a;
+    moac_arena_init(&a);
+    moac_build b = {0};
+    char *text = NULL;
+    if (!(g = scheduled(g, &a, d)) || build_emit(&b, g, NULL, d)) goto done;
+    if (kernel && *kernel && filter_kernels(b.cg, g, kernel, d)) goto done;
     char err[4096];
-    char *text = moac_jit_emit_text(cg, assembly, err, sizeof err);
+    text = moac_jit_emit_text(b.cg, assembly, err, sizeof err);
     if (!text) moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
+done:
     build_free(&b);
+    moac_arena_free(&a);
     return text;
 }
 
 int moac_cpu_verify(const moac_graph *g, moac_diag *d) {
-    moac_build b;
-    int rc = build_emit(&b, g, NULL, d);
+    moac_arena a;
+    moac_arena_init(&a);
+    moac_build b = {0};
+    int rc = !(g = scheduled(g, &a, d)) || build_emit(&b, g, NULL, d) ? -1 : 0;
     if (!rc) {
         moac_plan_memory(b.slots, b.nslots, b.nsteps);
         char err[4096];
@@ -790,13 +761,16 @@ int moac_cpu_verify(const moac_graph *g, moac_diag *d) {
         if (rc) moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
     }
     build_free(&b);
+    moac_arena_free(&a);
     return rc;
 }
 
 int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_stats *out, moac_diag *d) {
     memset(out, 0, sizeof *out);
-    moac_build b;
-    int rc = build_emit(&b, g, t, d);
+    moac_arena a;
+    moac_arena_init(&a);
+    moac_build b = {0};
+    int rc = !(g = scheduled(g, &a, d)) || build_emit(&b, g, t, d) ? -1 : 0;
     if (!rc) {
         moac_plan_memory(b.slots, b.nslots, b.nsteps);
         out->kernels = b.nkernels;
@@ -806,5 +780,6 @@ int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_
         out->arena_bytes = arena_extent(&b);
     }
     build_free(&b);
+    moac_arena_free(&a);
     return rc;
 }

@@ -6,9 +6,10 @@
  *   moac_cpu_run(c, &(moac_interp_opts){.seed = 1, .step = 0, .training = 1}, err, sizeof err);
  *   const float *loss = moac_cpu_result(c, "loss");
  *
- * Pipeline (docs/architecture.md): schedule.c groups the graph's nodes — elementwise and layout
- * chains fuse into one kernel per materialised value (fuse.c), every other op goes to its emitter
- * (emitters.def) or, for the rare routing ops, to the reference kernel (fallback.c); plan.c
+ * Pipeline (docs/architecture.md): pass 'schedule' (passes/schedule.c, with the rules below)
+ * groups the graph's nodes and writes the kernels into the IR; cpu.c renders them — a fused
+ * elementwise/layout kernel per stored value (fuse.c), every other kernel by its emitter
+ * (emitters.def), @r nodes on the reference kernel (fallback.c); plan.c
  * assigns every materialised value an offset in one arena by liveness; the module is compiled
  * once by backends/llvm/jit.c (with its cache); run.c executes the kernel list on pool.c. */
 #ifndef MOAC_CPU_H
@@ -19,6 +20,7 @@
 #include "backends/interp/interp.h"
 #include "backends/llvm/jit.h"
 #include "ir/ir.h"
+#include "passes/schedule.h"
 #include "support/diag.h"
 
 typedef struct moac_cpu moac_cpu;
@@ -38,6 +40,12 @@ typedef struct moac_cpu_stats {
     size_t arena_bytes; /* activations + scratch, after liveness planning */
 } moac_cpu_stats;
 
+/* What the CPU backend renders, for pass 'schedule' (schedule_rules.c). */
+extern const moac_sched_rules moac_cpu_sched_rules;
+
+/* g: verified; unscheduled (the CPU schedules a copy with moac_cpu_sched_rules), or scheduled
+ * (IR text after pass 'schedule'), then rendered as it is if the CPU can. Every entry point
+ * below takes g the same way. */
 moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag *d);
 void moac_cpu_free(moac_cpu *c);
 /* The buffer of an input or param by name attribute (numel elements, float or int32_t), or NULL. */

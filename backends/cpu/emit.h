@@ -1,7 +1,8 @@
 /* The CPU backend's op emitters: each turns one IR node into one or more LLVM kernels (ABI in
  * backends/llvm/cg.h). The scheduler (backends/cpu/schedule.c) decides which nodes become
- * kernels of their own, fuses elementwise and layout chains itself (backends/cpu/fuse.c), and
- * hands every other node to the emitter named in backends/cpu/emitters.def.
+ * kernels of their own (pass 'schedule', passes/schedule.c, asking moac_cpu_supports); the
+ * driver (cpu.c) renders fused elementwise and layout chains with backends/cpu/fuse.c and hands
+ * every other kernel to the emitter named in backends/cpu/emitters.def.
  *
  * Contract for an emitter:
  *  - its operands are materialised, contiguous, row-major buffers of exactly the IR types of
@@ -13,8 +14,9 @@
  *    disjoint memory (or mark the kernel serial);
  *  - extra memory comes from moac_cg_scratch (valid for this node's kernels only);
  *  - kernel names start with e->prefix (unique per node), e.g. "n42_matmul_pack";
- *  - return 0, or -1 when a configuration is not supported (the scheduler then runs the node on
- *    the reference kernel instead, and tests report it).
+ *  - return 0; a configuration the emitter cannot render is refused beforehand by its predicate
+ *    in emitters.def (the schedule pass then puts the node on the reference kernel, @r), so -1
+ *    from an emitter is an internal error.
  * Numerics: f32 storage, f32 arithmetic with f32 or wider accumulation; results must match the
  * reference interpreter (backends/interp/kernels_*.c, the exact semantics) within 1e-4 relative. */
 #ifndef MOAC_CPU_EMIT_H
@@ -35,9 +37,18 @@ typedef struct moac_emit_ctx {
 
 typedef int (*moac_emit_fn)(const moac_emit_ctx *e);
 
-#define E(op, fn) int fn(const moac_emit_ctx *e);
+#define E(op, fn, supported) int fn(const moac_emit_ctx *e);
 #include "backends/cpu/emitters.def"
 #undef E
+
+/* The configurations the emitters render (emitters.def's third column). */
+int moac_cpu_attention_ok(const moac_node *n);      /* G | H, causal only with S = T, D, Dv small enough */
+int moac_cpu_attention_grad_ok(const moac_node *n); /* the same, and which in 0..2 */
+int moac_cpu_rows_by_topk_ok(const moac_node *n);   /* gather/scatter_rows indexed by a top-k over the rows */
+int moac_cpu_rope_ok(const moac_node *n);           /* rank 4, an even rotated width 2..D, at most 8192 */
+int moac_cpu_group_mean_ok(const moac_node *n);     /* rank 4 */
+/* Whether the CPU backend renders n as a kernel: fused code, or an emitter that supports it. */
+int moac_cpu_supports(const moac_node *n);
 
 /* Multi-output emitters (called by the scheduler). */
 int moac_emit_attention_grads(const moac_emit_ctx *e);

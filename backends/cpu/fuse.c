@@ -13,20 +13,8 @@
 
 #include "backends/cpu/internal.h"
 
-int moac_fuse_node(const moac_node *n) {
-    /* The fused kernels compute in f32; i32 values only move (layout ops, constants). */
-    if (moac_op_info_get(n->op)->flags & MOAC_OPF_ELEMENTWISE) return n->type.dtype == MOAC_F32;
-    switch (n->op) {
-    case MOAC_OP_RESHAPE:
-    case MOAC_OP_TRANSPOSE:
-    case MOAC_OP_SLICE:
-    case MOAC_OP_PAD:
-    case MOAC_OP_BROADCAST:
-    case MOAC_OP_REPEAT_HEADS:
-    case MOAC_OP_FULL: return 1;
-    default: return 0;
-    }
-}
+/* The CPU fuses everything the shared rule allows. */
+int moac_fuse_node(const moac_node *n) { return moac_sched_fusable(n); }
 
 typedef struct ix {
     const moac_type *t;           /* the shape these indices address */

@@ -36,9 +36,9 @@ typedef struct moac_build {
     moac_kernel_desc *kernels;/* the emitted kernels (owned copy), in execution order */
     int nkernels;
     int *slot_of;             /* per node id: its value's slot, -1 when inlined into a consumer */
-    int *inlined;             /* per node id: computed inside its consumer's fused kernel */
-    int *uses;                /* per node id: number of uses */
+    int *inlined;             /* per node id: computed in registers inside another kernel (from the schedule) */
     int *lse_slot;            /* per attention node id: its logsumexp side output, or -1 */
+    const moac_node **join;   /* per kernel id, 3 entries: the attention_grads it joins (by which) */
     moac_slot *slots;
     int nslots, capslots;
     moac_step *steps;

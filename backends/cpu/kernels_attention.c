@@ -562,6 +562,16 @@ static void key_block(ax *a, LLVMValueRef bg, LLVMValueRef kb) {
     tile_store_T(a, a->AT, n, a->out, a->m == M_DK ? krow : vrow, nkeys, NULL, a->m == M_DK ? a->scale : 1.0);
 }
 
+int moac_cpu_attention_ok(const moac_node *n) {
+    const moac_type *q = &n->args[0]->type, *k = &n->args[1]->type, *v = &n->args[2]->type;
+    int64_t H = q->dims[1], T = q->dims[2], D = q->dims[3], G = k->dims[1], S = k->dims[2], Dv = v->dims[3];
+    return G >= 1 && H % G == 0 && !(n->i[0] && S != T) && D <= MAX_DIM && Dv <= MAX_DIM;
+}
+
+int moac_cpu_attention_grad_ok(const moac_node *n) {
+    return moac_cpu_attention_ok(n) && n->i[1] >= 0 && n->i[1] <= 2;
+}
+
 static int dims_of(ax *a, const moac_emit_ctx *e) {
     const moac_node *n = e->node;
     const moac_type *q = &n->args[0]->type, *k = &n->args[1]->type, *v = &n->args[2]->type;
@@ -573,7 +583,7 @@ static int dims_of(ax *a, const moac_emit_ctx *e) {
     a->G = k->dims[1], a->S = k->dims[2], a->Dv = v->dims[3];
     a->causal = (int)n->i[0];
     a->scale = n->f[0];
-    if (a->G < 1 || a->H % a->G || (a->causal && a->S != a->T) || a->D > MAX_DIM || a->Dv > MAX_DIM) return -1;
+    if (!moac_cpu_attention_ok(n)) return -1;
     a->per_group = a->H / a->G;
     a->Tp = (a->T + a->W - 1) / a->W * a->W;
     return 0;
@@ -633,7 +643,7 @@ int moac_emit_attention_grad(const moac_emit_ctx *e) {
     ax a;
     if (dims_of(&a, e)) return -1;
     int which = (int)e->node->i[1];
-    if (which < 0 || which > 2) return -1;
+    if (!moac_cpu_attention_grad_ok(e->node)) return -1;
     double pr = pairs(&a), bytes = bytes_of(&a);
     if (which == 0) {
         a.m = M_DQ;

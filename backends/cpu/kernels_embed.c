@@ -70,10 +70,15 @@ static int topk_rows(const moac_node *idx, int64_t rows) {
     return s->dims[s->rank - 1] == rows;
 }
 
+int moac_cpu_rows_by_topk_ok(const moac_node *n) {
+    int64_t rows = n->op == MOAC_OP_GATHER_ROWS ? n->args[0]->type.dims[1] : n->i[0];
+    return topk_rows(n->args[1], rows);
+}
+
 /* (x[B,T,C], idx[B,E,k]) -> [B,E,k,C]: the rows MoSA's sparse heads select. */
 int moac_emit_gather_rows(const moac_emit_ctx *e) {
     const moac_type *x = &e->node->args[0]->type, *it = &e->node->args[1]->type;
-    if (!topk_rows(e->node->args[1], x->dims[1])) return -1;
+    if (!moac_cpu_rows_by_topk_ok(e->node)) return -1;
     emit_row_gather(e, "gather_rows", moac_type_numel(it), x->dims[2], x->dims[1], it->dims[1] * it->dims[2],
                     e->in[0], e->in[1]);
     return 0;
@@ -176,7 +181,7 @@ int moac_emit_embed_grad(const moac_emit_ctx *e) {
 int moac_emit_scatter_rows(const moac_emit_ctx *e) {
     const moac_type *it = &e->node->args[1]->type;
     int64_t rows = e->node->i[0], B = e->node->type.dims[0], C = e->node->type.dims[2];
-    if (!topk_rows(e->node->args[1], rows)) return -1;
+    if (!moac_cpu_rows_by_topk_ok(e->node)) return -1;
     emit_row_scatter(e, "scatter_rows", B * rows, C, moac_type_numel(it), it->dims[1] * it->dims[2], rows,
                      e->in[1], e->in[0]);
     return 0;
@@ -283,13 +288,19 @@ static LLVMValueRef inv_freq(const moac_emit_ctx *e, int64_t half, int64_t r) {
 /* Without pos every (b, h) shares the T positions: a [T, r] cos/sin table first, then the
  * rotation of each [D] row reads it. With pos the angles of each row are computed in the
  * rotation itself. The dims past r = round(fraction*D) are copied. */
+int moac_cpu_rope_ok(const moac_node *n) {
+    const moac_type *xt = &n->args[0]->type;
+    if (xt->rank != 4) return 0;
+    int64_t D = xt->dims[3], r = (int64_t)round(n->f[0] * (double)D);
+    return r >= 2 && r % 2 == 0 && r <= D && r / 2 <= 4096;
+}
+
 static int emit_rope(const moac_emit_ctx *e, const char *what, double dir) {
     moac_cg *cg = e->cg;
     const moac_type *xt = &e->node->args[0]->type;
-    if (xt->rank != 4) return -1;
+    if (!moac_cpu_rope_ok(e->node)) return -1;
     int64_t T = xt->dims[2], D = xt->dims[3], rows = moac_type_numel(xt) / D;
     int64_t r = (int64_t)round(e->node->f[0] * (double)D), half = r / 2;
-    if (r < 2 || r % 2 || r > D || half > 4096) return -1;
     int has_pos = e->node->nargs == 2;
     LLVMValueRef inv = inv_freq(e, half, r);
     moac_rowc c;
@@ -358,10 +369,12 @@ static void b_group(moac_rowc *c, LLVMValueRef j) {
     moac_rows_store(c, v, c->out, moac_cg_add(cg, c->off, j));
 }
 
+int moac_cpu_group_mean_ok(const moac_node *n) { return n->args[0]->type.rank == 4; }
+
 int moac_emit_group_mean(const moac_emit_ctx *e) {
     moac_cg *cg = e->cg;
     const moac_type *xt = &e->node->args[0]->type;
-    if (xt->rank != 4) return -1;
+    if (!moac_cpu_group_mean_ok(e->node)) return -1;
     int64_t size = e->node->i[0], T = xt->dims[2], D = xt->dims[3];
     int64_t rows = moac_type_numel(&e->node->type) / D;
     moac_rowc c;

@@ -20,7 +20,8 @@ for m in models/*.moa; do
 done
 
 expect_rc 0 "$moac" ir models/moas.moa --print-after-all
-[ "$(grep -c "^# after pass" "$tmp/out")" -eq 4 ] || fail "--print-after-all prints 4 stages"
+[ "$(grep -c "^# after pass" "$tmp/out")" -eq 5 ] || fail "--print-after-all prints 5 stages"
+grep -q "^# after pass 'schedule'" "$tmp/out" || fail "--print-after-all: no schedule stage"
 expect_rc 0 "$moac" ir models/moas.moa --print-after=lower
 head -n 1 "$tmp/out" | grep -q '^graph "moas" {' || fail "--print-after=lower"
 expect_rc 0 "$moac" ir models/mha.moa --format=dot
@@ -30,6 +31,23 @@ head -n 1 "$tmp/out" | grep -q '^digraph' || fail "--format=dot"
 printf 'graph "g" {\n  %%0 = matmull() : f32[2]\n}\n' >"$tmp/bad.ir"
 expect_rc 1 "$moac" ir "$tmp/bad.ir"
 grep -q "bad.ir:2:" "$tmp/err" || fail "IR reader error is not located"
+
+# Pass 'schedule' on every model's training graph: annotations that verify and read back; the
+# CPU renders the scheduled IR text exactly as it schedules the spec itself (same LLVM module).
+for m in models/*.moa; do
+  name=$(basename "$m" .moa)
+  expect_rc 0 "$moac" ir --train "$m" --batch=1 --print-after=schedule
+  grep -q ' @k0$' "$tmp/out" || fail "$name: --print-after=schedule shows no kernel 0"
+  cp "$tmp/out" "$tmp/$name-sched.ir"
+  expect_rc 0 "$moac" ir "$tmp/$name-sched.ir"
+  cmp -s "$tmp/out" "$tmp/$name-sched.ir" || fail "$name: the scheduled IR does not read back unchanged"
+done
+expect_rc 0 "$moac" emit --train models/recall-tiny.moa --batch=1
+cp "$tmp/out" "$tmp/spec.ll"
+expect_rc 0 "$moac" emit "$tmp/recall-tiny-sched.ir"
+cmp -s "$tmp/out" "$tmp/spec.ll" || fail "the CPU renders scheduled IR text differently from the spec"
+expect_rc 1 "$moac" emit --train "$tmp/recall-tiny-sched.ir"
+grep -q "already scheduled" "$tmp/err" || fail "moac emit --train on scheduled IR: no clear refusal"
 
 # A scheduled graph (annotations, docs/ir.md "Schedule") is final: printed back unchanged, never
 # differentiated; an illegal schedule is a located verifier error.

@@ -6,12 +6,14 @@
  * pass may refuse the graph with a reported error (autodiff on a graph without a loss), but a
  * pass whose output does not verify is a bug, and the harness aborts. A scheduled graph (@k/@r/
  * @view/@inline annotations) must pass moac_sched_check to verify; the passes then run on it with
- * the annotations cleared. */
+ * the annotations cleared, and pass 'schedule' on their result must make a schedule that
+ * verifies. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "include/moac.h"
+#include "passes/schedule.h"
 #include "tests/fuzz/fuzz.h"
 
 enum { MAX_INPUT = 1 << 18 };
@@ -50,7 +52,7 @@ static void round_trip(moac_arena *a, const moac_graph *g) {
 
 /* The passes one by one, so that a pass's refusal (reported) and a pass's broken output (a bug)
  * are told apart. */
-static void run_passes(moac_graph *g, moac_diag *d) {
+static moac_graph *run_passes(moac_graph *g, moac_diag *d) {
     int n;
     const moac_pass *passes = moac_passes(&n);
     int has_loss = moac_graph_find(g, "loss") != NULL;
@@ -59,13 +61,27 @@ static void run_passes(moac_graph *g, moac_diag *d) {
         int errors = d->errors;
         if (passes[i].run(&g, d)) {
             if (d->errors == errors) moac_fuzz_fail("a pass refused the graph without saying why", passes[i].name);
-            return;
+            return NULL;
         }
         char stage[64];
         snprintf(stage, sizeof stage, "after pass '%s'", passes[i].name);
         if (moac_ir_verify(g, d, stage))
             moac_fuzz_fail("a pass made a graph that does not verify", moac_strbuf_cstr(&d->out));
     }
+    return g;
+}
+
+/* Rules of a backend that renders everything and fuses all the shared rule allows: the widest
+ * schedule the pass can make (the CPU's rules need LLVM, which the harness does not link). */
+static int every_node(const moac_node *n) { return n != NULL; }
+static int triples(const moac_node *const *group, int count) { return group && count == 3; }
+static const moac_sched_rules wide = {"fuzz", every_node, moac_sched_fusable, triples};
+
+/* Pass 'schedule' on the passes' result: it must verify (moac_sched_check) and be renderable. */
+static void schedule(moac_graph *g, moac_diag *d) {
+    if (moac_schedule(g, &wide, d)) moac_fuzz_fail("pass 'schedule' refused an unscheduled graph", moac_strbuf_cstr(&d->out));
+    if (moac_ir_verify(g, d, "after pass 'schedule'") || moac_sched_check_rules(g, &wide, d))
+        moac_fuzz_fail("pass 'schedule' made a schedule that does not verify", moac_strbuf_cstr(&d->out));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -85,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         round_trip(&arena, g);
         /* moac runs no pass on a scheduled graph; its passes still get the graph underneath. */
         moac_sched_clear(g);
-        run_passes(g, &diag);
+        if ((g = run_passes(g, &diag))) schedule(g, &diag);
         moac_fuzz_accepted = 1;
     }
     moac_diag_free(&diag);

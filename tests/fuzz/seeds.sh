@@ -5,7 +5,8 @@
 #                     the files it includes ("#@file NAME" lines); all must be accepted
 # OUTDIR/spec-errors  tests/diag/*.moa (the golden diagnostics: refused by design)
 # OUTDIR/ir           the golden IR (tests/golden/*.ir) and training graphs of two tiny specs
-#                     (moac ir --train); all must verify
+#                     (moac ir --train), and those scheduled (--print-after=schedule); all
+#                     must verify
 # OUTDIR/ckpt         a checkpoint of ckpt-model.moa after one step of training on char data
 #                     (moac train --backend interp); it must load
 set -eu
@@ -38,6 +39,7 @@ done
 cp "$root"/tests/golden/*.ir "$out/ir/"
 for f in "$root"/tests/fuzz/ckpt-model.moa "$root"/tests/specs/tiny-moas.moa; do
     "$moac" ir --train --batch=1 "$f" > "$out/ir/train-$(basename "$f" .moa).ir"
+    "$moac" ir --train --batch=1 --print-after=schedule "$f" > "$out/ir/sched-$(basename "$f" .moa).ir"
 done
 
 tmp=$(mktemp -d)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "ir/ir.h"
+#include "passes/schedule.h"
 
 /* A legal schedule using every annotation: a matmul kernel, a fused kernel of two members with
  * a constant recomputed inside it, a view of its stored value, a reference kernel, and a last
@@ -188,11 +189,51 @@ static void test_join(void **state) {
     }
 }
 
+/* A backend with no softmax kernel that fuses what the shared rule allows, and one that fuses
+ * nothing. */
+static int not_softmax(const moac_node *n) { return n->op != MOAC_OP_SOFTMAX; }
+static int fuses_nothing(const moac_node *n) { return n == NULL; }
+static const moac_sched_rules no_softmax = {"test", not_softmax, moac_sched_fusable, NULL};
+static const moac_sched_rules unfused = {"unfused", not_softmax, fuses_nothing, NULL};
+
+/* The pass makes exactly the legal schedule above from the unscheduled graph: the matmul alone,
+ * exp fused into its single reader, the constant inlined, the reshape a view, softmax on the
+ * reference kernel; and a backend that fuses nothing refuses that schedule, naming the value. */
+static void test_pass(void **state) {
+    (void)state;
+    moac_arena a;
+    moac_arena_init(&a);
+    moac_diag d;
+    moac_diag_init(&d);
+    char *text = with_lines(0, NULL, 0, NULL);
+    moac_graph *g = read_and_verify(&a, &d, text);
+    assert_non_null(g);
+    moac_sched_clear(g);
+    assert_int_equal(moac_schedule(g, &no_softmax, &d), 0);
+    assert_int_equal(moac_ir_verify(g, &d, "after pass 'schedule'"), 0);
+    assert_int_equal(moac_sched_check_rules(g, &no_softmax, &d), 0);
+    moac_strbuf out;
+    moac_strbuf_init(&out);
+    moac_ir_print(g, &out);
+    assert_string_equal(moac_strbuf_cstr(&out), text);
+    assert_int_equal(moac_schedule(g, &no_softmax, &d), -1); /* scheduled already */
+    moac_strbuf_clear(&d.out);
+    assert_int_equal(moac_sched_check_rules(g, &unfused, &d), 2);
+    assert_non_null(strstr(moac_strbuf_cstr(&d.out), "unfused: %e = exp: the unfused backend does not compute exp "
+                                                     "inside another kernel"));
+    assert_non_null(strstr(moac_strbuf_cstr(&d.out), "unfused: %z = full"));
+    moac_strbuf_free(&out);
+    free(text);
+    moac_diag_free(&d);
+    moac_arena_free(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_legal_round_trips),
         cmocka_unit_test(test_bad_schedules),
         cmocka_unit_test(test_join),
+        cmocka_unit_test(test_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,13 +67,13 @@ static void test_collect_and_init(void **state) {
 
 static void test_schedule(void **state) {
     (void)state;
-    moac_train_spec t = {.lr = 1e-3, .min_lr = 1e-4, .steps = 110, .warmup = 10, .schedule = MOAC_SCHED_COSINE};
+    moac_train_spec t = {.lr = 1e-3, .min_lr = 1e-4, .steps = 110, .warmup = 10, .schedule = MOAC_LR_COSINE};
     assert_true(fabs(moac_lr_at(&t, 0) - 1e-3 / 11) < 1e-15);
     assert_true(fabs(moac_lr_at(&t, 9) - 1e-3 * 10 / 11) < 1e-15);
     assert_true(fabs(moac_lr_at(&t, 10) - 1e-3) < 1e-15);
     assert_true(fabs(moac_lr_at(&t, 60) - 5.5e-4) < 1e-12); /* half way: the mean of lr and min_lr */
     assert_true(fabs(moac_lr_at(&t, 110) - 1e-4) < 1e-15);
-    t.schedule = MOAC_SCHED_CONSTANT;
+    t.schedule = MOAC_LR_CONSTANT;
     assert_true(moac_lr_at(&t, 57) == 1e-3);
 }
 

@@ -1,0 +1,36 @@
+/* Pass 'schedule': decides which nodes form one kernel, which are views, which run on the
+ * reference kernel, and writes it into the graph as annotations (docs/ir.md, "Schedule"). The
+ * decisions are made here, once, for every backend; a backend only says what it can render
+ * (moac_sched_rules) and then renders the kernels the annotations name. */
+#ifndef MOAC_SCHEDULE_H
+#define MOAC_SCHEDULE_H
+#include "ir/ir.h"
+#include "support/diag.h"
+
+typedef struct moac_sched_rules {
+    const char *backend;                                  /* for messages: "cpu" */
+    /* Whether the backend renders n as a kernel (a root): else n runs on the reference kernel. */
+    int (*supports)(const moac_node *n);
+    /* Whether n may be computed in registers inside its consumer's kernel; never more than
+     * moac_sched_fusable allows. */
+    int (*fuses)(const moac_node *n);
+    /* Whether the backend renders the declared join `group` (count nodes, all pairwise
+     * moac_sched_joinable, in node order) as one kernel; NULL: no joins. */
+    int (*joins)(const moac_node *const *group, int count);
+} moac_sched_rules;
+
+/* Annotates g (unscheduled, verified) with the schedule for r: kernels in node order of their
+ * first roots; an elementwise/layout node is computed inside its consumer when every consumer
+ * fuses it and it is a constant (@inline) or read once; a reshape of stored bytes is a @view; a
+ * join the backend renders is one kernel; an op the backend does not support is @r. Returns 0,
+ * or -1 with d if g is scheduled already. The result passes moac_sched_check and
+ * moac_sched_check_rules(g, r). */
+int moac_schedule(moac_graph *g, const moac_sched_rules *r, moac_diag *d);
+
+/* Checks that r's backend can render g's schedule (from the pass, or from IR text): every root
+ * of a @k kernel is supported, every member computed in registers is fused, every kernel with
+ * several roots is a join it renders. Each problem is an error naming the value; returns the
+ * count. g must pass moac_sched_check first. */
+int moac_sched_check_rules(const moac_graph *g, const moac_sched_rules *r, moac_diag *d);
+
+#endif
