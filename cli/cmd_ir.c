@@ -7,10 +7,11 @@
 
 #include "backends/cpu/cpu.h"
 #include "cli/cli.h"
+#include "runtime/json.h"
 
 static const char help[] =
     "usage: moac ir FILE [--train] [--print-after=PASS | --print-after-all] [--format=text|dot]\n"
-    "                    [--batch=N]\n"
+    "                    [--batch=N] [--summary [--target=host|golden]]\n"
     "\n"
     "Prints the forward IR of the spec FILE after all passes. FILE may also be IR text\n"
     "(a .ir file, as `moac ir` prints it): it is read, verified and run through the passes.\n"
@@ -21,6 +22,12 @@ static const char help[] =
     "  --print-after-all    print the IR after every pass, each headed by its name\n"
     "  --format=text|dot    IR text form (default; docs/ir.md) or Graphviz DOT\n"
     "  --batch=N            batch size of the graph (default: the spec's train batch)\n"
+    "  --summary            print one JSON object instead: nodes, and the cpu backend's schedule\n"
+    "                       of the graph: kernels, functions (compiled; identical kernels share\n"
+    "                       one), fused_ops (computed inside another kernel), fallback_ops (on\n"
+    "                       the reference kernel), peak_bytes (the memory plan's arena)\n"
+    "  --target=host|golden the machine the schedule is for: this one (default), or the pinned\n"
+    "                       16 lanes and 8 threads of tests/golden/kernels.txt\n"
     "\n"
     "Passes, in order: lower (spec -> IR), autodiff (--train only), cse, dce, remat (recomputes\n"
     "large gathers in the backward; docs/architecture.md), schedule (which nodes form one kernel\n"
@@ -28,7 +35,11 @@ static const char help[] =
     "for with --print-after=schedule or --print-after-all, since backends schedule for themselves).\n"
     "MOAC_DEBUG=1 traces them on stderr.\n";
 
-static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *p, long *batch) {
+typedef struct ir_flags {
+    int summary, golden_target;
+} ir_flags;
+
+static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *p, long *batch, ir_flags *f) {
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -39,6 +50,12 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
             p->print_after_all = 1;
         } else if (!strcmp(argv[i], "--train")) {
             p->train = 1;
+        } else if (!strcmp(argv[i], "--summary")) {
+            f->summary = 1;
+        } else if (moac_cli_flag_value(argc, argv, &i, "--target", &v)) {
+            if (strcmp(v, "host") && strcmp(v, "golden"))
+                return moac_cli_usage_error("ir", "--target must be host or golden, not '%s'", v);
+            f->golden_target = !strcmp(v, "golden");
         } else if (moac_cli_flag_value(argc, argv, &i, "--print-after", &v)) {
             if (!moac_pass_exists(v)) {
                 int n;
@@ -69,6 +86,9 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
         }
     }
     if (!*path) return moac_cli_usage_error("ir", "no file given");
+    if (f->summary && (p->print_after || p->print_after_all || p->dot))
+        return moac_cli_usage_error("ir", "--summary prints JSON; it excludes --print-after, --print-after-all and "
+                                          "--format=dot");
     if (p->print_after && p->print_after_all)
         return moac_cli_usage_error("ir", "--print-after and --print-after-all exclude each other");
     if ((p->print_after && !strcmp(p->print_after, "schedule")) || p->print_after_all)
@@ -78,13 +98,45 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
     return 0;
 }
 
+/* --summary: the graph's size and the cpu backend's schedule of it, as one JSON object. */
+static int print_summary(const moac_graph *g, int golden_target, moac_strbuf *out, moac_diag *d) {
+    moac_target t = *moac_target_host();
+    if (golden_target) t.vec = 16, t.threads = 8;
+    moac_cpu_stats st;
+    if (moac_cpu_schedule_stats(g, &t, &st, d)) return -1;
+    const moac_node *tokens = NULL; /* the first input: its first dimension is the batch */
+    for (size_t i = 0; i < g->count && !tokens; i++)
+        if (g->nodes[i]->op == MOAC_OP_INPUT) tokens = g->nodes[i];
+    moac_strbuf_puts(out, "{\"graph\":");
+    moac_json_put_string(out, g->name, strlen(g->name));
+    moac_strbuf_printf(out, ",\"backend\":\"cpu\",\"target\":");
+    char target[300];
+    snprintf(target, sizeof target, "%s|%d lanes|%d threads", t.triple, t.vec, t.threads);
+    moac_json_put_string(out, target, strlen(target));
+    moac_strbuf_printf(out, ",\"batch\":%lld,\"nodes\":%zu,\"kernels\":%d,\"functions\":%d,\"fused_ops\":%d,"
+                            "\"fallback_ops\":%d,\"peak_bytes\":%zu,\"outputs\":[",
+                       tokens && tokens->type.rank > 0 ? (long long)tokens->type.dims[0] : 0LL, g->count, st.kernels,
+                       st.functions, st.fused_nodes, st.fallback_nodes, st.arena_bytes);
+    int first = 1;
+    for (size_t i = 0; i < g->count; i++) {
+        const moac_node *n = g->nodes[i];
+        if (n->op != MOAC_OP_OUTPUT) continue;
+        if (!first) moac_strbuf_putc(out, ',');
+        moac_json_put_string(out, n->s ? n->s : "", n->s ? strlen(n->s) : 0);
+        first = 0;
+    }
+    moac_strbuf_puts(out, "]}\n");
+    return 0;
+}
+
 int moac_cmd_ir(int argc, char **argv) {
     const char *path = NULL;
     long batch = 0;
     moac_strbuf dump;
     moac_strbuf_init(&dump);
     moac_pipeline p = {.dump = &dump};
-    int flags = parse_flags(argc, argv, &path, &p, &batch);
+    ir_flags f = {0};
+    int flags = parse_flags(argc, argv, &path, &p, &batch, &f);
     if (flags) {
         moac_strbuf_free(&dump);
         return flags > 0 ? flags : MOAC_EXIT_OK;
@@ -94,7 +146,9 @@ int moac_cmd_ir(int argc, char **argv) {
     moac_diag diag;
     moac_diag_init(&diag);
     moac_graph *g = moac_cli_load_graph(&arena, &diag, path, &p, batch);
-    if (g && !p.print_after && !p.print_after_all) {
+    if (g && f.summary) {
+        if (print_summary(g, f.golden_target, &dump, &diag)) g = NULL;
+    } else if (g && !p.print_after && !p.print_after_all) {
         if (p.dot) moac_ir_dot(g, &dump);
         else moac_ir_print(g, &dump);
     }

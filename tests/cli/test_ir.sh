@@ -49,6 +49,18 @@ cmp -s "$tmp/out" "$tmp/spec.ll" || fail "the CPU renders scheduled IR text diff
 expect_rc 1 "$moac" emit --train "$tmp/recall-tiny-sched.ir"
 grep -q "already scheduled" "$tmp/err" || fail "moac emit --train on scheduled IR: no clear refusal"
 
+# --summary: one JSON object whose schedule figures (pinned target) are the golden ones.
+expect_rc 0 "$moac" ir models/moas.moa --train --summary --target=golden
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d for k in ("nodes","kernels","fused_ops","fallback_ops","peak_bytes")), d' "$tmp/out" ||
+  fail "--summary is not one JSON object with nodes, kernels, fused_ops, fallback_ops, peak_bytes"
+want=$(grep '^moas train ' tests/golden/kernels.txt | sed 's/.*kernels=\([0-9]*\) functions=\([0-9]*\) fused=\([0-9]*\) fallback=\([0-9]*\) peak_bytes=\([0-9]*\).*/\1 \2 \3 \4 \5/')
+got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["kernels"], d["functions"], d["fused_ops"], d["fallback_ops"], d["peak_bytes"])' "$tmp/out")
+[ "$want" = "$got" ] || fail "--summary --target=golden gives '$got', tests/golden/kernels.txt '$want'"
+expect_rc 2 "$moac" ir models/moas.moa --summary --print-after=cse
+grep -q "excludes --print-after" "$tmp/err" || fail "--summary with --print-after: no usage error"
+expect_rc 2 "$moac" ir models/moas.moa --summary --target=gpu
+grep -q "host or golden" "$tmp/err" || fail "--target=gpu: no usage error"
+
 # A scheduled graph (annotations, docs/ir.md "Schedule") is final: printed back unchanged, never
 # differentiated; an illegal schedule is a located verifier error.
 cat >"$tmp/sched.ir" <<'IR'

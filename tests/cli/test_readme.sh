@@ -15,6 +15,7 @@ moac check --json models/moas.moa
 moac ir models/mixsga.moa
 moac ir models/moas.moa --print-after-all
 moac ir --train models/moas.moa
+moac ir models/moas.moa --train --summary
 moac ir models/mha.moa --format=dot
 moac ir saved.ir
 moac emit models/mha.moa --asm --kernel n10_'
