@@ -30,9 +30,11 @@ static const char help[] =
     "                       16 lanes and 8 threads of tests/golden/kernels.txt\n"
     "\n"
     "Passes, in order: lower (spec -> IR), autodiff (--train only), cse, dce, remat (recomputes\n"
-    "large gathers in the backward; docs/architecture.md), schedule (which nodes form one kernel\n"
-    "on the cpu backend, as @k/@r/@view/@inline annotations, docs/ir.md; it runs only when asked\n"
-    "for with --print-after=schedule or --print-after-all, since backends schedule for themselves).\n"
+    "large gathers in the backward; docs/architecture.md), attention_stats (hands each attention's\n"
+    "softmax statistics to its joint backward as an attention_lse value), schedule (which nodes\n"
+    "form one kernel on the cpu backend, as @k/@r/@view/@inline annotations, docs/ir.md). The last\n"
+    "two are the backend's: they run only when asked for with --print-after=attention_stats,\n"
+    "--print-after=schedule or --print-after-all, since backends schedule for themselves.\n"
     "MOAC_DEBUG=1 traces them on stderr.\n";
 
 typedef struct ir_flags {
@@ -91,7 +93,8 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
                                           "--format=dot");
     if (p->print_after && p->print_after_all)
         return moac_cli_usage_error("ir", "--print-after and --print-after-all exclude each other");
-    if ((p->print_after && !strcmp(p->print_after, "schedule")) || p->print_after_all)
+    if ((p->print_after && (!strcmp(p->print_after, "schedule") || !strcmp(p->print_after, "attention_stats"))) ||
+        p->print_after_all)
         p->schedule = &moac_cpu_sched_rules;
     if (p->print_after && !strcmp(p->print_after, "autodiff") && !p->train)
         return moac_cli_usage_error("ir", "--print-after=autodiff needs --train (autodiff runs only then)");

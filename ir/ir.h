@@ -138,8 +138,8 @@ int moac_graph_scheduled(const moac_graph *g);
  * Elementwise f32 maps and layout ops, which address their consumer's index space through an
  * index map (never through a reduction). Backends may fuse less, never more. */
 int moac_sched_fusable(const moac_node *n);
-/* May a and b be roots of one kernel (a declared join)? The attention_grads of one attention:
- * same operands and attributes except `which`. */
+/* May a and b be roots of one kernel (a declared join)? Same operands and attributes, and: an
+ * attention and its attention_lse, or two attention_grads of one attention (`which` differs). */
 int moac_sched_joinable(const moac_node *a, const moac_node *b);
 /* Checks g's annotations (if any) are a legal schedule, reporting each problem like
  * moac_ir_verify does; part of moac_ir_verify. Returns the number of problems. */

@@ -43,10 +43,12 @@ int moac_sched_fusable(const moac_node *n) {
 }
 
 int moac_sched_joinable(const moac_node *a, const moac_node *b) {
-    if (a->op != MOAC_OP_ATTENTION_GRAD || b->op != MOAC_OP_ATTENTION_GRAD || a->nargs != b->nargs) return 0;
+    if (a->nargs != b->nargs || a->i[0] != b->i[0] || a->f[0] != b->f[0]) return 0;
     for (int k = 0; k < a->nargs; k++)
         if (a->args[k] != b->args[k]) return 0;
-    return a->i[0] == b->i[0] && a->f[0] == b->f[0] && a->i[1] != b->i[1];
+    if (a->op == MOAC_OP_ATTENTION_GRAD && b->op == MOAC_OP_ATTENTION_GRAD) return a->i[1] != b->i[1];
+    return (a->op == MOAC_OP_ATTENTION && b->op == MOAC_OP_ATTENTION_LSE) ||
+           (a->op == MOAC_OP_ATTENTION_LSE && b->op == MOAC_OP_ATTENTION);
 }
 
 static int member(const moac_node *n) { return n->sched == MOAC_SCHED_KERNEL || n->sched == MOAC_SCHED_REFERENCE; }
@@ -184,8 +186,8 @@ int moac_sched_check(const moac_graph *g, moac_diag *d, const char *stage) {
                                "run (the order of their first stored values)", (int)n->kernel, (int)next);
             if (n->kernel >= next) next = n->kernel + 1;
         } else if (!moac_sched_joinable(ki->root, n)) {
-            PROBLEM(&c, n, "is a second stored value of kernel %d (with %s); only a declared join (the "
-                           "attention_grads of one attention) may store several", (int)n->kernel,
+            PROBLEM(&c, n, "is a second stored value of kernel %d (with %s); only a declared join (an "
+                           "attention with its attention_lse, the attention_grads of one attention) may store several", (int)n->kernel,
                     value(ki->root, a, sizeof a));
         }
     }

@@ -488,13 +488,33 @@ static int moac_shape_layernorm_grad(const moac_node *n, moac_type *out, char *e
     return 0;
 }
 
+static int moac_shape_attention_lse(const moac_node *n, moac_type *out, char *err, size_t errlen);
+
 static int moac_shape_attention_grad(const moac_node *n, moac_type *out, char *err, size_t errlen) {
     moac_type fwd;
     if (moac_shape_attention(n, &fwd, err, errlen)) return -1; /* q, k, v as for attention */
     OPERAND(3, "dout", MOAC_F32, 4, 4);
     if (!moac_type_equal(ARG(3), &fwd)) FAIL("dout is %s but attention gives %s", TY(ARG(3)), TY(&fwd));
     if (n->i[1] < 0 || n->i[1] > 2) FAIL("which must be 0 (dq), 1 (dk) or 2 (dv), got %" PRId64, n->i[1]);
+    if (n->nargs == 5) FAIL("the forward's output and its attention_lse come together (6 operands), or neither (4)");
+    if (n->nargs == 6) {
+        moac_type lse;
+        if (moac_shape_attention_lse(n, &lse, err, errlen)) return -1;
+        OPERAND(4, "out", MOAC_F32, 4, 4);
+        OPERAND(5, "lse", MOAC_F32, 3, 3);
+        if (!moac_type_equal(ARG(4), &fwd)) FAIL("out is %s but attention gives %s", TY(ARG(4)), TY(&fwd));
+        if (!moac_type_equal(ARG(5), &lse)) FAIL("lse is %s but attention_lse gives %s", TY(ARG(5)), TY(&lse));
+    }
     *out = *ARG((int)n->i[1]);
+    return 0;
+}
+
+/* [B,H,T]: one statistic per query row. */
+static int moac_shape_attention_lse(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    moac_type fwd;
+    if (moac_shape_attention(n, &fwd, err, errlen)) return -1;
+    *out = fwd;
+    out->rank = 3;
     return 0;
 }
 

@@ -14,7 +14,7 @@ static const moac_pass passes[] = {
      moac_pass_remat, 0},
 };
 
-static const char *const pass_names[] = {"lower", "autodiff", "cse", "dce", "remat", "schedule"};
+static const char *const pass_names[] = {"lower", "autodiff", "cse", "dce", "remat", "attention_stats", "schedule"};
 
 const moac_pass *moac_passes(int *count) {
     *count = (int)(sizeof passes / sizeof *passes);
@@ -67,11 +67,16 @@ moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag
         if (passes[i].run(&g, d) || verify(g, passes[i].name, d)) return NULL;
         after(passes[i].name, g, p);
     }
-    if (p && p->schedule) {
-        if (moac_schedule(g, p->schedule, d) || verify(g, "schedule", d)) return NULL;
-        after("schedule", g, p);
-    }
+    if (p && p->schedule && moac_pipeline_schedule(g, p->schedule, p, d)) return NULL;
     return g;
+}
+
+int moac_pipeline_schedule(moac_graph *g, const moac_sched_rules *r, const moac_pipeline *p, moac_diag *d) {
+    if (moac_attention_stats(g, r, d) || verify(g, "attention_stats", d)) return -1;
+    after("attention_stats", g, p);
+    if (moac_schedule(g, r, d) || verify(g, "schedule", d)) return -1;
+    after("schedule", g, p);
+    return 0;
 }
 
 moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,

@@ -106,13 +106,15 @@ static void moac_grad_output(ctx *c, moac_node *n, moac_node *dy) { (void)c, (vo
 /* Backward ops in a loss's forward path would need second-order rules, which moac does not
  * have: say so rather than silently dropping the gradient. (pad, broadcast and normalize are
  * plain functions with first-order rules below.) */
-static void no_second_order(ctx *c, moac_node *n) {
+static void refuse(ctx *c, moac_node *n, const char *why) {
     char value[96];
     if (n->name) snprintf(value, sizeof value, "%%%s", n->name);
     else snprintf(value, sizeof value, "%%%" PRIu32, n->id);
-    moac_diag_error(c->d, n->loc, "autodiff: %s = %s: the loss depends on a backward op; second-order "
-                    "gradients are not supported", value, moac_op_info_get(n->op)->name);
+    moac_diag_error(c->d, n->loc, "autodiff: %s = %s: %s", value, moac_op_info_get(n->op)->name, why);
     c->failed = 1;
+}
+static void no_second_order(ctx *c, moac_node *n) {
+    refuse(c, n, "the loss depends on a backward op; second-order gradients are not supported");
 }
 #define SECOND_ORDER(name) \
     static void moac_grad_##name(ctx *c, moac_node *n, moac_node *dy) { (void)dy, no_second_order(c, n); }
@@ -125,6 +127,14 @@ SECOND_ORDER(rope_grad)
 SECOND_ORDER(embed_grad)
 SECOND_ORDER(cross_entropy_grad)
 SECOND_ORDER(take_grad)
+
+/* Statistics a pass after autodiff adds for the backward (attention_stats); never in a loss's path
+ * when autodiff runs on the pipeline, so only hand-written IR gets here. */
+static void moac_grad_attention_lse(ctx *c, moac_node *n, moac_node *dy) {
+    (void)dy;
+    refuse(c, n, "the loss depends on the attention's softmax statistics, which have no gradient rule; "
+                 "differentiate the graph without them");
+}
 
 /* ---- Elementwise. Binary ops broadcast, so each operand's share is unbroadcast. ---- */
 

@@ -37,8 +37,8 @@ int moac_pass_exists(const char *name);
 const char *const *moac_pass_names(int *count);
 
 /* Checks the model's size for batch, lowers spec (pass "lower") and runs the passes: lower -> cse
- * -> dce -> remat, or with p->train lower -> autodiff -> cse -> dce -> remat; then schedule when
- * p->schedule is set. p may be NULL (no
+ * -> dce -> remat, or with p->train lower -> autodiff -> cse -> dce -> remat; then attention_stats and schedule
+ * when p->schedule is set. p may be NULL (no
  * dumps, forward graph without logits). Returns NULL if the size check, a pass or a verifier
  * failed (reported in d). */
 moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,
@@ -47,6 +47,11 @@ moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t bat
  * a forward graph gets its backward graph too. A scheduled graph (annotated, docs/ir.md) is
  * returned as it is; with p->train or a dump requested that is an error. */
 moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag *d);
+
+/* The backend's stages of the pipeline, for rules r: passes 'attention_stats' and 'schedule'
+ * (passes/schedule.h), each verified and printed as p asks (p may be NULL). g: unscheduled. 0, or
+ * -1 with d. Backends call it on their copy of a graph that comes unscheduled. */
+int moac_pipeline_schedule(moac_graph *g, const struct moac_sched_rules *r, const moac_pipeline *p, moac_diag *d);
 
 /* The passes themselves. */
 int moac_pass_autodiff(moac_graph **g, moac_diag *d); /* moac_autodiff (passes/autodiff.h) */

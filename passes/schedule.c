@@ -62,6 +62,11 @@ static int join_key_cmp(const void *x, const void *y) {
     return c ? c : (a->id > b->id) - (a->id < b->id);
 }
 
+/* The ops of the declared joins (moac_sched_joinable). */
+static int joins_op(moac_op op) {
+    return op == MOAC_OP_ATTENTION || op == MOAC_OP_ATTENTION_LSE || op == MOAC_OP_ATTENTION_GRAD;
+}
+
 /* Each run of equal keys is a join when its members are pairwise joinable (no `which` twice)
  * and the backend renders it; its head is its first node. */
 static void find_joins(walk *w) {
@@ -72,14 +77,14 @@ static void find_joins(walk *w) {
     if (!c) abort();
     size_t n = 0;
     for (size_t i = 0; i < g->count; i++)
-        if (g->nodes[i]->op == MOAC_OP_ATTENTION_GRAD && !w->inlined[i]) c[n++] = g->nodes[i];
+        if (joins_op(g->nodes[i]->op) && !w->inlined[i]) c[n++] = g->nodes[i];
     qsort(c, n, sizeof *c, join_key_cmp);
     for (size_t s = 0, e; s < n; s = e) {
         for (e = s + 1; e < n && !join_key_cmp_nodes(c[s], c[e]);) e++;
         int ok = e - s >= 2;
         for (size_t a = s; a < e && ok; a++)
             for (size_t b = a + 1; b < e && ok; b++) ok = moac_sched_joinable(c[a], c[b]);
-        if (!ok || !w->r->joins(c + s, (int)(e - s))) continue;
+        if (!ok || !w->r->supports(c[s]) || !w->r->joins(c + s, (int)(e - s))) continue;
         for (size_t k = s; k < e; k++) w->join_head[c[k]->id] = (int)c[s]->id;
     }
     free(c);
@@ -141,16 +146,16 @@ int moac_sched_check_rules(const moac_graph *g, const moac_sched_rules *r, moac_
             problems++;
         }
         if (n->sched != MOAC_SCHED_KERNEL) continue;
+        if (root[i] && kernel_roots[n->kernel]++ == 0) first_root[n->kernel] = n;
         if (!root[i] && !r->fuses(n)) {
             moac_ir_report(d, stage, n, "the %s backend does not compute %s inside another kernel; give it a "
                            "kernel of its own", r->backend, op);
             problems++;
-        } else if (root[i] && !r->supports(n)) {
+        } else if (first_root[n->kernel] == n && !r->supports(n)) { /* a join's other roots: r->joins below */
             moac_ir_report(d, stage, n, "the %s backend has no kernel for this %s; schedule it @r (the reference "
                            "kernel)", r->backend, op);
             problems++;
         }
-        if (root[i] && kernel_roots[n->kernel]++ == 0) first_root[n->kernel] = n;
     }
     /* Several roots: the run of them, in node order, must be a join r renders. */
     for (size_t i = 0; i < g->count; i++) {

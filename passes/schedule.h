@@ -15,9 +15,17 @@ typedef struct moac_sched_rules {
      * moac_sched_fusable allows. */
     int (*fuses)(const moac_node *n);
     /* Whether the backend renders the declared join `group` (count nodes, all pairwise
-     * moac_sched_joinable, in node order) as one kernel; NULL: no joins. */
+     * moac_sched_joinable, in node order) as one kernel; NULL: no joins. The first node is the
+     * kernel's own (supports), the others are rendered with it. */
     int (*joins)(const moac_node *const *group, int count);
 } moac_sched_rules;
+
+/* Pass 'attention_stats' (passes/attention_stats.c), run right before 'schedule': for each
+ * attention whose three attention_grads r joins into one kernel, and which r renders together
+ * with its attention_lse, adds that attention_lse right after the attention and gives the
+ * gradients the operands (q, k, v, dout, out, lse), so the backward reads the forward's softmax
+ * statistics instead of recomputing them. g: unscheduled, verified. Returns 0. */
+int moac_attention_stats(moac_graph *g, const moac_sched_rules *r, moac_diag *d);
 
 /* Annotates g (unscheduled, verified) with the schedule for r: kernels in node order of their
  * first roots; an elementwise/layout node is computed inside its consumer when every consumer

@@ -8,6 +8,7 @@
 
 #include "backends/cpu/internal.h"
 #include "backends/cpu/pool.h"
+#include "passes/pass.h"
 #include "support/clock.h"
 #include "support/fpenv.h"
 #include "support/sysmem.h"
@@ -85,27 +86,6 @@ static int join_of(const moac_build *b, const moac_node *n, const moac_node *sib
     return 1;
 }
 
-/* The forward attention node of an attention_grad (same q, k, v, causal, scale), or NULL. */
-static const moac_node *forward_attention(const moac_build *b, const moac_node *n) {
-    for (size_t i = 0; i < n->id; i++) {
-        const moac_node *f = b->g->nodes[i];
-        if (f->op == MOAC_OP_ATTENTION && f->i[0] == n->i[0] && f->f[0] == n->f[0] && f->args[0] == n->args[0] &&
-            f->args[1] == n->args[1] && f->args[2] == n->args[2])
-            return f;
-    }
-    return NULL;
-}
-
-/* Whether forward attention f has its three gradients computed by the joint emitter later: then
- * it hands that emitter its per-row logsumexp, and the backward need not recompute it. */
-static int has_joint_backward(const moac_build *b, const moac_node *f) {
-    for (size_t i = f->id + 1; i < b->g->count; i++) {
-        const moac_node *n = b->g->nodes[i], *sib[3];
-        if (n->op == MOAC_OP_ATTENTION_GRAD && forward_attention(b, n) == f && join_of(b, n, sib)) return 1;
-    }
-    return 0;
-}
-
 /* Identical nodes (same op, attributes, types, and the same operand-sharing pattern) get
  * identical kernels: the first one's code is reused with the operands swapped, so the 12 layers
  * of a model compile each kernel once. */
@@ -113,7 +93,7 @@ typedef struct emitted {
     char *sig;
     int k0, k1;          /* its kernels */
     int s0, s1;          /* scratch slots its emitter asked for */
-    int slots[12];       /* outs, ins, then side slots (lse, forward output), as the signature lists them */
+    int slots[12];       /* outs, ins, then an attention's attention_lse, as the signature lists them */
     int nslots;
 } emitted;
 
@@ -176,7 +156,7 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
         return -1;
     }
     moac_emit_ctx e = {.cg = cg, .node = n, .out = b->slot_of[n->id], .outs = {-1, -1, -1}, .lse = -1, .fwd_out = -1};
-    int slots[12], nslots = 0;
+    int slots[12] = {0}, nslots = 0;
     if (joint) {
         for (int w = 0; w < 3; w++) {
             int s = b->slot_of[sib[w]->id];
@@ -188,15 +168,16 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
         slots[nslots++] = e.out;
     }
     for (int a = 0; a < n->nargs; a++) e.in[a] = slots[nslots++] = b->slot_of[n->args[a]->id];
-    /* Statistics the forward attention hands its joint backward (listed last, so reuse remaps them). */
-    const moac_node *fwd = joint ? forward_attention(b, n) : NULL;
-    if (n->op == MOAC_OP_ATTENTION && has_joint_backward(b, n)) {
-        const moac_type *q = &n->args[0]->type;
-        e.lse = b->lse_slot[n->id] = moac_build_slot(b, q->dims[0] * q->dims[1] * q->dims[2] * 4, NULL);
+    /* The forward's softmax statistics (pass attention_stats): written by an attention whose
+     * kernel joins its attention_lse (listed last, so reuse remaps it), read by gradients that
+     * have the forward's output and statistics as operands 4 and 5. */
+    const moac_node *lse = n->op == MOAC_OP_ATTENTION ? b->join[3 * (size_t)n->kernel] : NULL;
+    if (lse) {
+        e.lse = b->slot_of[lse->id] = moac_build_slot(b, value_bytes(lse), lse);
         slots[nslots++] = e.lse;
-    } else if (fwd && b->lse_slot[fwd->id] >= 0) {
-        e.lse = slots[nslots++] = b->lse_slot[fwd->id];
-        e.fwd_out = slots[nslots++] = b->slot_of[fwd->id];
+    } else if (joint && n->nargs == 6) {
+        e.fwd_out = e.in[4];
+        e.lse = e.in[5];
     }
     char *sig = signature(b, n, joint + 2 * (e.lse >= 0));
     for (int i = 0; i < b->nemitted; i++) {
@@ -240,6 +221,7 @@ static int schedule(moac_build *b, moac_diag *d) {
         b->inlined[i] = n->sched == MOAC_SCHED_INLINE || (n->sched == MOAC_SCHED_KERNEL && !root[i]);
         if (n->op == MOAC_OP_ATTENTION_GRAD && n->sched == MOAC_SCHED_KERNEL && n->i[1] >= 0 && n->i[1] <= 2)
             b->join[3 * (size_t)n->kernel + (size_t)n->i[1]] = n;
+        if (n->op == MOAC_OP_ATTENTION_LSE && n->sched == MOAC_SCHED_KERNEL) b->join[3 * (size_t)n->kernel] = n;
         b->slot_of[i] = -1;
     }
     free(root);
@@ -266,7 +248,7 @@ static int schedule(moac_build *b, moac_diag *d) {
             b->slot_of[i] = b->slot_of[n->args[0]->id];
             continue;
         }
-        if (b->slot_of[i] >= 0) continue; /* computed with a sibling (attention gradients) */
+        if (b->slot_of[i] >= 0) continue; /* computed with a sibling (attention gradients, statistics) */
         b->slot_of[i] = moac_build_slot(b, value_bytes(n), n);
         if (n->sched == MOAC_SCHED_REFERENCE) {
             add_step(b, (moac_step){.kind = MOAC_STEP_FALLBACK, .node = n});
@@ -306,7 +288,6 @@ static void build_free(moac_build *b) {
     free(b->steps);
     free(b->slot_of);
     free(b->inlined);
-    free(b->lse_slot);
     free(b->join);
     free(b->kernels);
     for (int i = 0; i < b->nemitted; i++) free(((emitted *)b->emitted)[i].sig);
@@ -320,10 +301,8 @@ static void build_alloc(moac_build *b, const moac_graph *g) {
     size_t n = g->count ? g->count : 1;
     b->slot_of = calloc(n, sizeof *b->slot_of);
     b->inlined = calloc(n, sizeof *b->inlined);
-    b->lse_slot = malloc(n * sizeof *b->lse_slot);
     b->join = calloc(3 * n, sizeof *b->join);
-    if (!b->slot_of || !b->inlined || !b->lse_slot || !b->join) abort();
-    for (size_t i = 0; i < n; i++) b->lse_slot[i] = -1;
+    if (!b->slot_of || !b->inlined || !b->join) abort();
 }
 
 /* Schedules g and emits its kernels into a fresh module (b->cg) for target t (NULL: the host). */
@@ -346,8 +325,7 @@ static int build_emit(moac_build *b, const moac_graph *g, const moac_target *t, 
 static const moac_graph *scheduled(const moac_graph *g, moac_arena *a, moac_diag *d) {
     if (moac_graph_scheduled(g)) return moac_sched_check_rules(g, &moac_cpu_sched_rules, d) ? NULL : g;
     moac_graph *c = moac_graph_clone(a, g);
-    if (moac_schedule(c, &moac_cpu_sched_rules, d) || moac_ir_verify(c, d, "after pass 'schedule'")) return NULL;
-    return c;
+    return moac_pipeline_schedule(c, &moac_cpu_sched_rules, NULL, d) ? NULL : c;
 }
 
 /* The compile-cache key of g: its IR text (which determines every kernel), the target (with the

@@ -29,9 +29,10 @@ typedef struct moac_emit_ctx {
     const moac_node *node;
     int out;          /* slot of the result */
     int outs[3];      /* multi-output emitters (attention_grads): slots of each result */
-    int lse;          /* attention: slot for the per-row logsumexp [B,H,T] f32 the forward writes (and the joint backward reads), or -1 */
-    int fwd_out;      /* attention_grads: slot of the forward attention's output [B,H,T,Dv], or -1 */
-    int in[4];        /* slot of each operand (node->nargs of them) */
+    int lse;          /* attention: slot of the attention_lse [B,H,T] its kernel joins, which it writes; the joint
+                         backward: its operand 5 (the forward's statistics), which it reads; else -1 */
+    int fwd_out;      /* the joint backward: its operand 4 (the forward attention's output [B,H,T,Dv]), or -1 */
+    int in[6];        /* slot of each operand (node->nargs of them) */
     char prefix[32];  /* unique kernel-name prefix for this node */
 } moac_emit_ctx;
 

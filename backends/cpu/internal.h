@@ -37,8 +37,8 @@ typedef struct moac_build {
     int nkernels;
     int *slot_of;             /* per node id: its value's slot, -1 when inlined into a consumer */
     int *inlined;             /* per node id: computed in registers inside another kernel (from the schedule) */
-    int *lse_slot;            /* per attention node id: its logsumexp side output, or -1 */
-    const moac_node **join;   /* per kernel id, 3 entries: the attention_grads it joins (by which) */
+    const moac_node **join;   /* per kernel id, 3 entries: the attention_grads it joins (by which), or
+                                 an attention's kernel: entry 0 its attention_lse root, if joined */
     moac_slot *slots;
     int nslots, capslots;
     moac_step *steps;

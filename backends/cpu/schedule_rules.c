@@ -5,9 +5,13 @@
 #include "backends/cpu/emit.h"
 #include "backends/cpu/internal.h"
 
-/* The joint emitter needs all three gradients. */
+/* The forward attention kernel writes its attention_lse on the way (kernels_attention.c,
+ * query_block); the joint backward needs all three gradients. */
 static int cpu_joins(const moac_node *const *group, int count) {
-    return count == 3 && moac_cpu_attention_grad_ok(group[0]);
+    if (count == 2)
+        return group[0]->op == MOAC_OP_ATTENTION && group[1]->op == MOAC_OP_ATTENTION_LSE &&
+               moac_cpu_attention_ok(group[0]);
+    return count == 3 && group[0]->op == MOAC_OP_ATTENTION_GRAD && moac_cpu_attention_grad_ok(group[0]);
 }
 
 const moac_sched_rules moac_cpu_sched_rules = {

@@ -66,7 +66,33 @@ int moac_kernel_attention(const moac_kernel_ctx *k) {
     return 0;
 }
 
-/* (q, k, v, dout) -> dq, dk or dv, recomputing each row's probabilities P:
+/* The log-sum-exp of each query row's scaled, masked scores: log sum_s exp(scale * q_t . k_s),
+ * computed as max + log(sum exp(x - max)). v only fixes the shape. */
+int moac_kernel_attention_lse(const moac_kernel_ctx *k) {
+    attn_dims a = attn_dims_of(k);
+    for (int64_t b = 0; b < a.B; b++)
+        for (int64_t h = 0; h < a.H; h++) {
+            const double *qh = k->in[0] + (b * a.H + h) * a.T * a.D;
+            const double *kh = k->in[1] + (b * a.G + h / a.per_group) * a.S * a.D;
+            for (int64_t t = 0; t < a.T; t++) {
+                int64_t n = a.causal ? t + 1 : a.S;
+                double mx = -INFINITY, sum = 0;
+                for (int pass = 0; pass < 2; pass++)
+                    for (int64_t s = 0; s < n; s++) {
+                        double dot = 0;
+                        for (int64_t d = 0; d < a.D; d++) dot += qh[t * a.D + d] * kh[s * a.D + d];
+                        double x = a.scale * dot;
+                        if (pass == 0) mx = x > mx ? x : mx;
+                        else sum += exp(x - mx);
+                    }
+                k->out[(b * a.H + h) * a.T + t] = n ? mx + log(sum) : -INFINITY;
+            }
+        }
+    return 0;
+}
+
+/* (q, k, v, dout[, out, lse]) -> dq, dk or dv (out and lse, when given, are what this recomputes,
+ * so the oracle ignores them), recomputing each row's probabilities P:
  *   dP = dout . v^T, dS = P * (dP - sum(dP * P)), dq = scale * dS . k, dk = scale * dS^T . q,
  *   dv = P^T . dout.
  * dk and dv accumulate over every query head of a KV head's group (and every query row), in a

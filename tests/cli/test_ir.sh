@@ -20,7 +20,7 @@ for m in models/*.moa; do
 done
 
 expect_rc 0 "$moac" ir models/moas.moa --print-after-all
-[ "$(grep -c "^# after pass" "$tmp/out")" -eq 5 ] || fail "--print-after-all prints 5 stages"
+[ "$(grep -c "^# after pass" "$tmp/out")" -eq 6 ] || fail "--print-after-all prints 6 stages"
 grep -q "^# after pass 'schedule'" "$tmp/out" || fail "--print-after-all: no schedule stage"
 expect_rc 0 "$moac" ir models/moas.moa --print-after=lower
 head -n 1 "$tmp/out" | grep -q '^graph "moas" {' || fail "--print-after=lower"

@@ -6,8 +6,8 @@
  * pass may refuse the graph with a reported error (autodiff on a graph without a loss), but a
  * pass whose output does not verify is a bug, and the harness aborts. A scheduled graph (@k/@r/
  * @view/@inline annotations) must pass moac_sched_check to verify; the passes then run on it with
- * the annotations cleared, and pass 'schedule' on their result must make a schedule that
- * verifies. */
+ * the annotations cleared, and passes 'attention_stats' and 'schedule' on their result must make
+ * a schedule that verifies. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,11 +74,15 @@ static moac_graph *run_passes(moac_graph *g, moac_diag *d) {
 /* Rules of a backend that renders everything and fuses all the shared rule allows: the widest
  * schedule the pass can make (the CPU's rules need LLVM, which the harness does not link). */
 static int every_node(const moac_node *n) { return n != NULL; }
-static int triples(const moac_node *const *group, int count) { return group && count == 3; }
-static const moac_sched_rules wide = {"fuzz", every_node, moac_sched_fusable, triples};
+static int every_join(const moac_node *const *group, int count) { return group && (count == 2 || count == 3); }
+static const moac_sched_rules wide = {"fuzz", every_node, moac_sched_fusable, every_join};
 
-/* Pass 'schedule' on the passes' result: it must verify (moac_sched_check) and be renderable. */
+/* Passes 'attention_stats' and 'schedule' on the passes' result: each must verify (the schedule
+ * with moac_sched_check) and the schedule be renderable. */
 static void schedule(moac_graph *g, moac_diag *d) {
+    moac_attention_stats(g, &wide, d);
+    if (moac_ir_verify(g, d, "after pass 'attention_stats'"))
+        moac_fuzz_fail("pass 'attention_stats' made a graph that does not verify", moac_strbuf_cstr(&d->out));
     if (moac_schedule(g, &wide, d)) moac_fuzz_fail("pass 'schedule' refused an unscheduled graph", moac_strbuf_cstr(&d->out));
     if (moac_ir_verify(g, d, "after pass 'schedule'") || moac_sched_check_rules(g, &wide, d))
         moac_fuzz_fail("pass 'schedule' made a schedule that does not verify", moac_strbuf_cstr(&d->out));

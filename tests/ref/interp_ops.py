@@ -3,7 +3,7 @@
 
 Usage: interp_ops.py TEST_INTERP
 
-Writes one IR graph using attention / attention_grad (causal grouped, and non-causal with
+Writes one IR graph using attention / attention_lse / attention_grad (causal grouped, and non-causal with
 S != T), layernorm / layernorm_grad, rope (with and without positions), cross_entropy /
 cross_entropy_grad, gelu / gelu_grad, and its inputs; runs `TEST_INTERP --run-ir` on them and
 compares every output with what PyTorch computes (autograd for the gradients). Inputs come from a
@@ -62,6 +62,16 @@ def attention(q, k, v, causal, scale):
     return torch.softmax(s, -1) @ v
 
 
+def attention_lse(q, k, causal, scale):
+    """Each query row's log-sum-exp of its scaled, masked scores."""
+    k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+    s = scale * q @ k.transpose(-1, -2)
+    if causal:
+        t = q.shape[2]
+        s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+    return torch.logsumexp(s, -1)
+
+
 def rope(x, pos, fraction, base):
     d = x.shape[-1]
     r = round(fraction * d)
@@ -91,10 +101,17 @@ def build():
         qkv = f"%{tag}.q, %{tag}.k, %{tag}.v"
         g.op(f"%{tag}.att = attention({qkv}) causal={causal} scale=0.6 : {type_of(out)}")
         g.output(f"{tag}.att", f"{tag}.att", out)
+        lse = attention_lse(q, k, causal, 0.6)
+        g.op(f"%{tag}.lse = attention_lse({qkv}) causal={causal} scale=0.6 : {type_of(lse)}")
+        g.output(f"{tag}.lse", f"{tag}.lse", lse)
         for which, (name, want) in enumerate(zip("qkv", grads(lambda *a: attention(*a, causal, 0.6), [q, k, v], dout))):
             g.op(f"%{tag}.d{name} = attention_grad({qkv}, %{tag}.dout) causal={causal} scale=0.6 which={which}"
                  f" : {type_of(want)}")
             g.output(f"{tag}.d{name}", f"{tag}.d{name}", want)
+            # With the forward's output and statistics as operands (pass attention_stats): the same.
+            g.op(f"%{tag}.d{name}.s = attention_grad({qkv}, %{tag}.dout, %{tag}.att, %{tag}.lse) causal={causal}"
+                 f" scale=0.6 which={which} : {type_of(want)}")
+            g.output(f"{tag}.d{name}.s", f"{tag}.d{name}.s", want)
 
     x, w, b, dy = g.input("ln.x", (3, 6)), g.input("ln.w", (6,)), g.input("ln.b", (6,)), g.input("ln.dy", (3, 6))
     ln = torch.nn.functional.layer_norm(x, (6,), w, b, 1e-5)

@@ -37,13 +37,13 @@ typedef struct t_attrs {
     const char *s;
 } t_attrs;
 
-/* Appends inputs typed `types` (NULL-terminated, up to 4) and the op applied to them; asserts
+/* Appends inputs typed `types` (NULL-terminated, up to 6) and the op applied to them; asserts
  * that the shape rule accepts it. `written` is the type of explicit-type ops. */
 static inline moac_node *t_op(moac_graph *g, const char *op, const char *const *types, const t_attrs *at,
                               const char *written) {
-    moac_node *args[4];
+    moac_node *args[6];
     int nargs = 0;
-    while (nargs < 4 && types[nargs]) {
+    while (nargs < 6 && types[nargs]) {
         args[nargs] = moac_graph_append(g, MOAC_OP_INPUT, 0, NULL);
         args[nargs]->s = "in";
         args[nargs]->type = t_type(types[nargs]);

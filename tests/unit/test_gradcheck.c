@@ -148,6 +148,7 @@ static const struct { moac_op op; const char *why; } no_gradient[] = {
     {MOAC_OP_EMBED_GRAD, "backward op: no second-order gradients"},
     {MOAC_OP_CROSS_ENTROPY_GRAD, "backward op: no second-order gradients"},
     {MOAC_OP_TAKE_GRAD, "backward op: no second-order gradients"},
+    {MOAC_OP_ATTENTION_LSE, "the forward's softmax statistics, added after autodiff (pass attention_stats)"},
 };
 
 static void test_every_op_is_covered(void **state) {

@@ -9,11 +9,12 @@
 #include "interp_test_util.h"
 
 #define LN3 1.0986122886681098
+#define LN4 1.3862943611198906
 
 typedef struct kcase {
     const char *op;
-    const char *types[5]; /* operand types, NULL-terminated */
-    const double *in[4];
+    const char *types[7]; /* operand types, NULL-terminated */
+    const double *in[6];
     t_attrs at;
     const char *written;  /* for input/param/full */
     const double *want;   /* numel(result) values, or NULL when `error` is expected */
@@ -92,6 +93,13 @@ static const kcase cases[] = {
      .at = {.i = {0}, .f = {1}}, .want = V(7, 7)},
     {"attention", {"f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]"}, {V(2, 2), V(0, LN3), V(4, 8)},
      .at = {.i = {0}, .f = {0.5}}, .want = V(7, 7)},
+    /* The same scores' log-sum-exp: log(1 + 3) per row; causal, row 0 has only its score 0. */
+    {"attention_lse", {"f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]"}, {V(1, 1), V(0, LN3), V(4, 8)},
+     .at = {.i = {0}, .f = {1}}, .want = V(LN4, LN4)},
+    {"attention_lse", {"f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]"}, {V(1, 1), V(0, LN3), V(4, 8)},
+     .at = {.i = {1}, .f = {1}}, .want = V(0, LN4)},
+    {"attention_lse", {"f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]"}, {V(2, 2), V(0, LN3), V(4, 8)},
+     .at = {.i = {0}, .f = {0.5}}, .want = V(LN4, LN4)},
     {"rope", {"f32[1,1,2,2]"}, {V(1, 2, 1, 0)}, .at = {.f = {1, 10000}},
      .want = V(1, 2, 0.5403023058681398, 0.8414709848078965)},
     {"rope", {"f32[1,1,2,2]", "i32[1,1,2]"}, {V(1, 2, 1, 0), V(2, 0)}, .at = {.f = {1, 10000}},
@@ -150,6 +158,10 @@ static const kcase cases[] = {
      .at = {.i = {0, 1}, .f = {1}}, .want = V(-1.5, 1.5)},
     {"attention_grad", {"f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]"}, {V(1, 1), V(0, LN3), V(4, 8), V(1, 1)},
      .at = {.i = {0, 2}, .f = {1}}, .want = V(0.5, 1.5)},
+    /* With the forward's output and statistics as operands 4 and 5: the same gradient (the oracle
+     * recomputes them). */
+    {"attention_grad", {"f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2]"},
+     {V(1, 1), V(0, LN3), V(4, 8), V(1, 1), V(7, 7), V(LN4, LN4)}, .at = {.i = {0, 1}, .f = {1}}, .want = V(-1.5, 1.5)},
     /* Causal: row 0 has P = (1) and dS = 0; row 1 as above. */
     {"attention_grad", {"f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]", "f32[1,1,2,1]"}, {V(1, 1), V(0, LN3), V(4, 8), V(1, 1)},
      .at = {.i = {1, 2}, .f = {1}}, .want = V(1.25, 0.75)},

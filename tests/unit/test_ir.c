@@ -56,7 +56,7 @@ static moac_graph *read_text(moac_arena *a, moac_diag *d, const char *text) {
 
 typedef struct shape_case {
     const char *op;
-    const char *operands[4];
+    const char *operands[6];
     const char *written; /* the written type, for input/param/full */
     int64_t i[4];
     double f[4];
@@ -197,6 +197,18 @@ static const shape_case shape_cases[] = {
      .f = {0.125}, .error = "dout is f32[2,8,16,64] but attention gives f32[2,8,16,32]"},
     {"attention_grad", {"f32[2,8,16,64]", "f32[2,3,16,64]", "f32[2,3,16,64]", "f32[2,8,16,64]"}, .f = {0.125},
      .error = "3 KV heads do not divide 8 query heads"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,32]", "f32[2,8,16,32]",
+                        "f32[2,8,16]"}, .i = {1, 1}, .f = {0.125}, .expect = "f32[2,2,16,64]"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,32]", "f32[2,8,16,32]"},
+     .i = {1, 1}, .f = {0.125}, .error = "come together (6 operands), or neither (4)"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,32]", "f32[2,8,16,64]",
+                        "f32[2,8,16]"}, .i = {1, 1}, .f = {0.125}, .error = "out is f32[2,8,16,64] but attention gives f32[2,8,16,32]"},
+    {"attention_grad", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]", "f32[2,8,16,32]", "f32[2,8,16,32]",
+                        "f32[2,8,16,1]"}, .i = {1, 1}, .f = {0.125}, .error = "operand 6 (lse) must have rank 3"},
+    {"attention_lse", {"f32[2,8,16,64]", "f32[2,2,16,64]", "f32[2,2,16,32]"}, .i = {1}, .f = {0.125},
+     .expect = "f32[2,8,16]"},
+    {"attention_lse", {"f32[2,8,16,64]", "f32[2,2,8,64]", "f32[2,2,8,32]"}, .i = {1}, .f = {0.125},
+     .error = "causal attention needs as many keys as queries"},
     {"rope_grad", {"f32[2,4,16,64]", "i32[2,4,16]"}, .f = {0.5, 10000}, .expect = "f32[2,4,16,64]"},
     {"rope_grad", {"f32[2,4,16,64]"}, .f = {0, 10000}, .error = "rope_grad: fraction must be in (0, 1], got 0"},
     {"embed_grad", {"i32[12,256]", "f32[12,256,384]"}, .i = {283}, .expect = "f32[283,384]"},
@@ -225,9 +237,9 @@ static void run_shape_case(const shape_case *c, int *valid, int *invalid) {
     moac_arena a;
     moac_arena_init(&a);
     moac_graph *g = moac_graph_new(&a, "shape");
-    moac_node *args[4];
+    moac_node *args[6];
     int nargs = 0;
-    while (nargs < 4 && c->operands[nargs]) {
+    while (nargs < 6 && c->operands[nargs]) {
         args[nargs] = typed_input(g, c->operands[nargs], "a");
         nargs++;
     }
@@ -439,6 +451,7 @@ static const char every_op[] =
     "  %loss = output(%46) name=\"loss\" : f32[]\n"
     "  %60 = output(%picked) name=\"picked\" : f32[2,3]\n"
     "  %61 = output(%44) name=\"bce\" : f32[2,8,4]\n"
+    "  %lse = attention_lse(%q, %kv, %kv) causal=1 scale=0.125 : f32[2,4,8]\n"
     "}\n";
 
 static char *print_graph(const moac_graph *g) {

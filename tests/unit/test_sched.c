@@ -228,12 +228,134 @@ static void test_pass(void **state) {
     moac_arena_free(&a);
 }
 
+/* Pass 'attention_stats': an attention whose three gradients are joined, on a backend that
+ * renders the forward with its statistics, hands them over as an attention_lse value; the
+ * schedule then joins it with the forward. No statistics when either join is not rendered, or
+ * when a gradient is missing. */
+static int supports_all(const moac_node *n) { return n != NULL; }
+static int joins_all(const moac_node *const *group, int count) { return group && count >= 2; }
+static int joins_grads_only(const moac_node *const *group, int count) {
+    return count == 3 && group[0]->op == MOAC_OP_ATTENTION_GRAD;
+}
+static const moac_sched_rules stats_backend = {"stats", supports_all, moac_sched_fusable, joins_all};
+static const moac_sched_rules no_forward_join = {"grads", supports_all, moac_sched_fusable, joins_grads_only};
+
+static char *attention_stats_of(const char *text, const moac_sched_rules *r, int schedule) {
+    moac_arena a;
+    moac_arena_init(&a);
+    moac_diag d;
+    moac_diag_init(&d);
+    moac_graph *g = read_and_verify(&a, &d, text);
+    assert_non_null(g);
+    assert_int_equal(moac_attention_stats(g, r, &d), 0);
+    int rc = moac_ir_verify(g, &d, "after pass 'attention_stats'");
+    if (rc) print_error("%s", moac_strbuf_cstr(&d.out));
+    assert_int_equal(rc, 0);
+    if (schedule) {
+        assert_int_equal(moac_schedule(g, r, &d), 0);
+        assert_int_equal(moac_ir_verify(g, &d, "after pass 'schedule'"), 0);
+        assert_int_equal(moac_sched_check_rules(g, r, &d), 0);
+    }
+    moac_strbuf out;
+    moac_strbuf_init(&out);
+    moac_ir_print(g, &out);
+    char *copy = strdup(moac_strbuf_cstr(&out));
+    moac_strbuf_free(&out);
+    moac_diag_free(&d);
+    moac_arena_free(&a);
+    return copy;
+}
+
+static void test_attention_stats(void **state) {
+    (void)state;
+    const char *head = "graph \"a\" {\n"
+                       "  %q = input() name=\"q\" : f32[1,2,4,8]\n"
+                       "  %k = input() name=\"k\" : f32[1,1,4,8]\n"
+                       "  %v = input() name=\"v\" : f32[1,1,4,8]\n"
+                       "  %g = input() name=\"g\" : f32[1,2,4,8]\n"
+                       "  %att = attention(%q, %k, %v) causal=1 scale=0.5 : f32[1,2,4,8]\n"
+                       "  %dk = attention_grad(%q, %k, %v, %g) causal=1 scale=0.5 which=1 : f32[1,1,4,8]\n"
+                       "  %dv = attention_grad(%q, %k, %v, %g) causal=1 scale=0.5 which=2 : f32[1,1,4,8]\n"
+                       "  %o0 = output(%att) name=\"att\" : f32[1,2,4,8]\n"
+                       "  %o2 = output(%dk) name=\"dk\" : f32[1,1,4,8]\n"
+                       "  %o3 = output(%dv) name=\"dv\" : f32[1,1,4,8]\n";
+    const char *dq = "  %dq = attention_grad(%q, %k, %v, %g) causal=1 scale=0.5 which=0 : f32[1,2,4,8]\n"
+                     "  %o1 = output(%dq) name=\"dq\" : f32[1,2,4,8]\n}\n";
+    moac_strbuf t;
+    moac_strbuf_init(&t);
+    moac_strbuf_printf(&t, "%s%s", head, dq);
+    const char *full = moac_strbuf_cstr(&t);
+
+    char *got = attention_stats_of(full, &stats_backend, 0);
+    assert_non_null(strstr(got, "  %att = attention(%q, %k, %v) causal=1 scale=0.5 : f32[1,2,4,8]\n"
+                                "  %5 = attention_lse(%q, %k, %v) causal=1 scale=0.5 : f32[1,2,4]\n"));
+    assert_non_null(strstr(got, "%dk = attention_grad(%q, %k, %v, %g, %att, %5) causal=1 scale=0.5 which=1"));
+    assert_non_null(strstr(got, "%dq = attention_grad(%q, %k, %v, %g, %att, %5) causal=1 scale=0.5 which=0"));
+    free(got);
+    got = attention_stats_of(full, &stats_backend, 1);
+    assert_non_null(strstr(got, "  %att = attention(%q, %k, %v) causal=1 scale=0.5 : f32[1,2,4,8] @k0\n"
+                                "  %5 = attention_lse(%q, %k, %v) causal=1 scale=0.5 : f32[1,2,4] @k0\n"));
+    assert_non_null(strstr(got, "which=0 : f32[1,2,4,8] @k1\n"));
+    free(got);
+    /* Unchanged: the backend does not join the forward with its statistics, or joins nothing. */
+    const moac_sched_rules *refusing[] = {&no_forward_join, &no_softmax};
+    for (int r = 0; r < 2; r++) {
+        got = attention_stats_of(full, refusing[r], 0);
+        assert_string_equal(got, full);
+        free(got);
+    }
+    /* Unchanged: only two of the three gradients. */
+    moac_strbuf_clear(&t);
+    moac_strbuf_printf(&t, "%s}\n", head);
+    got = attention_stats_of(moac_strbuf_cstr(&t), &stats_backend, 0);
+    assert_string_equal(got, moac_strbuf_cstr(&t));
+    free(got);
+    moac_strbuf_free(&t);
+}
+
+/* A forward joined with its statistics reads back as legal; statistics of another attention's
+ * operands in the forward's kernel are not a join. */
+static void test_forward_join(void **state) {
+    (void)state;
+    const char *head = "graph \"f\" {\n"
+                       "  %q = input() name=\"q\" : f32[1,2,4,8]\n"
+                       "  %k = input() name=\"k\" : f32[1,2,4,8]\n"
+                       "  %att = attention(%q, %k, %k) causal=1 scale=0.5 : f32[1,2,4,8] @k0\n";
+    const char *lse[] = {"  %l = attention_lse(%q, %k, %k) causal=1 scale=0.5 : f32[1,2,4] @k0\n",
+                         "  %l = attention_lse(%q, %k, %k) causal=0 scale=0.5 : f32[1,2,4] @k0\n"};
+    const char *tail = "  %o1 = output(%att) name=\"att\" : f32[1,2,4,8]\n"
+                       "  %o2 = output(%l) name=\"lse\" : f32[1,2,4]\n}\n";
+    for (int bad = 0; bad < 2; bad++) {
+        moac_arena a;
+        moac_arena_init(&a);
+        moac_diag d;
+        moac_diag_init(&d);
+        moac_strbuf t;
+        moac_strbuf_init(&t);
+        moac_strbuf_printf(&t, "%s%s%s", head, lse[bad], tail);
+        moac_graph *g = read_and_verify(&a, &d, moac_strbuf_cstr(&t));
+        if (!bad && !g) print_error("%s", moac_strbuf_cstr(&d.out));
+        if (bad) {
+            assert_null(g);
+            assert_non_null(strstr(moac_strbuf_cstr(&d.out), "t.ir:5:3: error: as read: %l = attention_lse: is a "
+                                                             "second stored value of kernel 0 (with %att)"));
+        } else {
+            assert_non_null(g);
+        }
+        moac_strbuf_free(&t);
+        moac_diag_free(&d);
+        moac_arena_free(&a);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_legal_round_trips),
         cmocka_unit_test(test_bad_schedules),
         cmocka_unit_test(test_join),
         cmocka_unit_test(test_pass),
+        cmocka_unit_test(test_attention_stats),
+        cmocka_unit_test(test_forward_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
