@@ -32,9 +32,10 @@ static const char help[] =
     "Passes, in order: lower (spec -> IR), autodiff (--train only), cse, dce, remat (recomputes\n"
     "large gathers in the backward; docs/architecture.md), attention_stats (hands each attention's\n"
     "softmax statistics to its joint backward as an attention_lse value), schedule (which nodes\n"
-    "form one kernel on the cpu backend, as @k/@r/@view/@inline annotations, docs/ir.md). The last\n"
-    "two are the backend's: they run only when asked for with --print-after=attention_stats,\n"
-    "--print-after=schedule or --print-after-all, since backends schedule for themselves.\n"
+    "form one kernel on the cpu backend, as @k/@r/@view/@inline annotations, docs/ir.md), plan\n"
+    "(the cpu's arena offsets for this machine, printed as # comments after the graph). The last\n"
+    "three are the backend's: they run only when asked for with --print-after=attention_stats,\n"
+    "schedule or plan, or --print-after-all, since backends schedule for themselves.\n"
     "MOAC_DEBUG=1 traces them on stderr.\n";
 
 typedef struct ir_flags {
@@ -93,8 +94,10 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
                                           "--format=dot");
     if (p->print_after && p->print_after_all)
         return moac_cli_usage_error("ir", "--print-after and --print-after-all exclude each other");
-    if ((p->print_after && (!strcmp(p->print_after, "schedule") || !strcmp(p->print_after, "attention_stats"))) ||
-        p->print_after_all)
+    static const char *const backend_passes[] = {"attention_stats", "schedule", "plan"};
+    for (size_t i = 0; p->print_after && i < sizeof backend_passes / sizeof *backend_passes; i++)
+        if (!strcmp(p->print_after, backend_passes[i])) p->schedule = &moac_cpu_sched_rules;
+    if (p->print_after_all)
         p->schedule = &moac_cpu_sched_rules;
     if (p->print_after && !strcmp(p->print_after, "autodiff") && !p->train)
         return moac_cli_usage_error("ir", "--print-after=autodiff needs --train (autodiff runs only then)");

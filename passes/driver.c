@@ -14,7 +14,8 @@ static const moac_pass passes[] = {
      moac_pass_remat, 0},
 };
 
-static const char *const pass_names[] = {"lower", "autodiff", "cse", "dce", "remat", "attention_stats", "schedule"};
+static const char *const pass_names[] = {"lower", "autodiff", "cse", "dce", "remat", "attention_stats", "schedule",
+                                          "plan"};
 
 const moac_pass *moac_passes(int *count) {
     *count = (int)(sizeof passes / sizeof *passes);
@@ -76,6 +77,15 @@ int moac_pipeline_schedule(moac_graph *g, const moac_sched_rules *r, const moac_
     after("attention_stats", g, p);
     if (moac_schedule(g, r, d) || verify(g, "schedule", d)) return -1;
     after("schedule", g, p);
+    /* The plan is the backend's to recompute from the schedule, so it is made here only to be
+     * printed. */
+    if (r->plan && p && p->dump && (p->print_after_all || (p->print_after && !strcmp(p->print_after, "plan")))) {
+        moac_plan plan;
+        if (r->plan(g, &plan, d)) return -1;
+        after("plan", g, p);
+        moac_plan_print(&plan, r->backend, p->dump);
+        free(plan.buffers);
+    }
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #ifndef MOAC_SCHEDULE_H
 #define MOAC_SCHEDULE_H
 #include "ir/ir.h"
+#include "passes/plan.h"
 #include "support/diag.h"
 
 typedef struct moac_sched_rules {
@@ -18,6 +19,9 @@ typedef struct moac_sched_rules {
      * moac_sched_joinable, in node order) as one kernel; NULL: no joins. The first node is the
      * kernel's own (supports), the others are rendered with it. */
     int (*joins)(const moac_node *const *group, int count);
+    /* Pass 'plan' for the backend's buffers of scheduled g, on this machine: 0 with *out (the
+     * caller frees out->buffers), or -1 with d; NULL: the backend keeps no arena. */
+    int (*plan)(const moac_graph *g, moac_plan *out, moac_diag *d);
 } moac_sched_rules;
 
 /* Pass 'attention_stats' (passes/attention_stats.c), run right before 'schedule': for each

@@ -9,6 +9,7 @@
 #include "backends/cpu/internal.h"
 #include "backends/cpu/pool.h"
 #include "passes/pass.h"
+#include "passes/plan.h"
 #include "support/clock.h"
 #include "support/fpenv.h"
 #include "support/sysmem.h"
@@ -338,13 +339,53 @@ static void graph_key(const moac_graph *g, char key[17]) {
     moac_strbuf_free(&text);
 }
 
-/* The arena a plan needs: the end of its highest non-external slot. */
+/* b's slots as the buffers of a memory plan (passes/plan.h): every slot outside the arena (inputs,
+ * params, the run's parameters) left out; slot[i] is buffer i's slot. Caller frees p->buffers and
+ * *slot. The offsets are the slots' (from the cache, or planned). */
+static moac_plan slot_buffers(const moac_build *b, int **slot) {
+    moac_plan p = {.buffers = calloc((size_t)b->nslots + 1, sizeof *p.buffers), .steps = b->nsteps};
+    *slot = calloc((size_t)b->nslots + 1, sizeof **slot);
+    if (!p.buffers || !*slot) abort();
+    for (int s = 0; s < b->nslots; s++) {
+        const moac_slot *sl = &b->slots[s];
+        if (sl->external) continue;
+        (*slot)[p.count] = s;
+        p.buffers[p.count++] = (moac_buffer){sl->bytes, sl->first, sl->last, sl->keep, sl->node, sl->offset};
+    }
+    moac_plan_extent(&p);
+    return p;
+}
+
+/* Pass 'plan' over b's slots: their arena offsets. Returns the arena bytes. */
+static size_t plan_slots(moac_build *b) {
+    int *slot;
+    moac_plan p = slot_buffers(b, &slot);
+    size_t bytes = moac_plan_memory(&p);
+    for (int i = 0; i < p.count; i++) {
+        moac_slot *sl = &b->slots[slot[i]];
+        sl->offset = p.buffers[i].offset;
+        sl->first = p.buffers[i].first;
+        sl->last = p.buffers[i].last;
+    }
+    free(p.buffers);
+    free(slot);
+    return bytes;
+}
+
 static size_t arena_extent(const moac_build *b) {
-    size_t arena = 0;
-    for (int s = 0; s < b->nslots; s++)
-        if (!b->slots[s].external && b->slots[s].offset + (size_t)b->slots[s].bytes > arena)
-            arena = b->slots[s].offset + (size_t)b->slots[s].bytes;
-    return arena;
+    int *slot;
+    moac_plan p = slot_buffers(b, &slot);
+    free(p.buffers);
+    free(slot);
+    return p.peak_bytes;
+}
+
+static void describe_peak(const moac_build *b, moac_strbuf *out) {
+    int *slot;
+    moac_plan p = slot_buffers(b, &slot);
+    moac_plan_describe_peak(&p, out);
+    free(p.buffers);
+    free(slot);
 }
 
 static int by_kernel_name(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
@@ -360,48 +401,6 @@ static int count_functions(const moac_kernel_desc *k, int n) {
     for (int i = 1; i < n; i++) distinct += strcmp(names[i - 1], names[i]) != 0;
     free(names);
     return distinct;
-}
-
-/* Why the arena is as large as it is: the step where the most arena bytes are live, and the
- * largest values live there (for the out-of-memory message and MOAC_DEBUG). */
-static void describe_peak(const moac_build *b, moac_strbuf *out) {
-    int steps = b->nsteps + 1, peak = 0;
-    double *live = calloc((size_t)steps + 1, sizeof *live);
-    if (!live) abort();
-    for (int i = 0; i < b->nslots; i++) {
-        const moac_slot *sl = &b->slots[i];
-        if (sl->external || sl->bytes == 0) continue;
-        for (int t = sl->first < 0 ? 0 : sl->first; t <= sl->last && t < steps; t++) live[t] += (double)sl->bytes;
-    }
-    for (int t = 1; t < steps; t++)
-        if (live[t] > live[peak]) peak = t;
-    moac_strbuf_printf(out, "  at its peak (step %d of %d) %.2f GiB are live; the largest values then:\n", peak,
-                       b->nsteps, live[peak] / 1073741824.0);
-    char *shown = calloc((size_t)b->nslots + 1, 1);
-    if (!shown) abort();
-    for (int n = 0; n < 8; n++) {
-        int best = -1;
-        for (int i = 0; i < b->nslots; i++) {
-            const moac_slot *sl = &b->slots[i];
-            if (shown[i] || sl->external || sl->first > peak || sl->last < peak) continue;
-            if (best < 0 || sl->bytes > b->slots[best].bytes) best = i;
-        }
-        if (best < 0) break;
-        shown[best] = 1;
-        const moac_slot *sl = &b->slots[best];
-        moac_strbuf_printf(out, "    %8.3f GiB  ", (double)sl->bytes / 1073741824.0);
-        if (sl->node) {
-            if (sl->node->name) moac_strbuf_printf(out, "%%%s = ", sl->node->name);
-            else moac_strbuf_printf(out, "%%%d = ", sl->node->id);
-            moac_strbuf_printf(out, "%s : ", moac_op_names()[sl->node->op]);
-            moac_type_print(out, &sl->node->type);
-        } else {
-            moac_strbuf_puts(out, "kernel scratch");
-        }
-        moac_strbuf_putc(out, '\n');
-    }
-    free(shown);
-    free(live);
 }
 
 moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag *d) {
@@ -437,7 +436,7 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
             return NULL;
         }
         c->stats.schedule_s = moac_seconds() - t1;
-        moac_plan_memory(b->slots, b->nslots, b->nsteps);
+        plan_slots(b);
         char err[4096];
         c->jit = moac_jit_compile(b->cg, *obj_path ? key : NULL, &c->stats.jit, err, sizeof err);
         moac_cg_free(b->cg); /* the LLVM module is gone; release its context now */
@@ -733,7 +732,7 @@ int moac_cpu_verify(const moac_graph *g, moac_diag *d) {
     moac_build b = {0};
     int rc = !(g = scheduled(g, &a, d)) || build_emit(&b, g, NULL, d) ? -1 : 0;
     if (!rc) {
-        moac_plan_memory(b.slots, b.nslots, b.nsteps);
+        plan_slots(&b);
         char err[4096];
         rc = moac_jit_verify(b.cg, err, sizeof err);
         if (rc) moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
@@ -750,7 +749,7 @@ int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_
     moac_build b = {0};
     int rc = !(g = scheduled(g, &a, d)) || build_emit(&b, g, t, d) ? -1 : 0;
     if (!rc) {
-        moac_plan_memory(b.slots, b.nslots, b.nsteps);
+        plan_slots(&b);
         out->kernels = b.nkernels;
         out->functions = count_functions(b.kernels, b.nkernels);
         out->fused_nodes = b.fused;
@@ -759,5 +758,23 @@ int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_
     }
     build_free(&b);
     moac_arena_free(&a);
+    return rc;
+}
+
+int moac_cpu_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {
+    memset(out, 0, sizeof *out);
+    if (!moac_graph_scheduled(g)) {
+        moac_diag_file_error(d, NULL, "internal error: the cpu memory plan of graph '%s' wants its schedule", g->name);
+        return -1;
+    }
+    moac_build b = {0};
+    int rc = build_emit(&b, g, NULL, d) ? -1 : 0;
+    if (!rc) {
+        plan_slots(&b);
+        int *slot;
+        *out = slot_buffers(&b, &slot);
+        free(slot);
+    }
+    build_free(&b);
     return rc;
 }

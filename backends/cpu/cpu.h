@@ -9,7 +9,7 @@
  * Pipeline (docs/architecture.md): pass 'schedule' (passes/schedule.c, with the rules below)
  * groups the graph's nodes and writes the kernels into the IR; cpu.c renders them — a fused
  * elementwise/layout kernel per stored value (fuse.c), every other kernel by its emitter
- * (emitters.def), @r nodes on the reference kernel (fallback.c); plan.c
+ * (emitters.def), @r nodes on the reference kernel (fallback.c); pass 'plan' (passes/plan.c)
  * assigns every materialised value an offset in one arena by liveness; the module is compiled
  * once by backends/llvm/jit.c (with its cache); run.c executes the kernel list on pool.c. */
 #ifndef MOAC_CPU_H
@@ -72,5 +72,9 @@ int moac_cpu_verify(const moac_graph *g, moac_diag *d);
  * and thread count, so a caller wanting the same numbers on every machine passes a fixed t. The
  * kernel-count goldens (tests/unit/test_kernel_counts.c) hold these for every model. */
 int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_stats *out, moac_diag *d);
+/* The memory plan (pass 'plan', passes/plan.h) moac_cpu_new makes for scheduled g on this machine:
+ * every stored value and kernel scratch buffer, with its steps and arena offset. 0 with *out
+ * (free out->buffers), or -1 with d. For `moac ir --print-after=plan`. */
+int moac_cpu_plan(const moac_graph *g, moac_plan *out, moac_diag *d);
 
 #endif

@@ -17,8 +17,8 @@ typedef struct moac_slot {
     void *ext;          /* its memory (owned unless bound) */
     int owned;
     int keep;           /* an output: alive until the end */
-    int first, last;    /* steps that touch it (planner input) */
-    size_t offset;      /* in the arena (planner output) */
+    int first, last;    /* steps that touch it (input of pass 'plan', passes/plan.h) */
+    size_t offset;      /* in the arena (decided by pass 'plan') */
     const moac_node *node;
 } moac_slot;
 
@@ -57,9 +57,6 @@ int moac_fuse_node(const moac_node *n);
 int moac_fuse_leaves(const moac_build *b, const moac_node *root, int *slots, int max);
 /* Philox4x32-10 uniform draw in IR, identical to moac_rng_uniform's keep test (cg_rng.c). */
 LLVMValueRef moac_cg_dropout_keep(moac_cg *cg, LLVMValueRef seed, LLVMValueRef stream, LLVMValueRef index, double p);
-
-/* Memory plan (plan.c): assigns every non-external slot an arena offset; returns arena bytes. */
-size_t moac_plan_memory(moac_slot *slots, int nslots, int nsteps);
 
 /* The schedule and memory plan as a cache file next to the compiled object (plan_cache.c), so a
  * cache hit needs no emission at all. Load returns -1 (nothing changed) when the file is absent,

@@ -19,4 +19,5 @@ const moac_sched_rules moac_cpu_sched_rules = {
     .supports = moac_cpu_supports,
     .fuses = moac_fuse_node,
     .joins = cpu_joins,
+    .plan = moac_cpu_plan,
 };

@@ -20,8 +20,9 @@ for m in models/*.moa; do
 done
 
 expect_rc 0 "$moac" ir models/moas.moa --print-after-all
-[ "$(grep -c "^# after pass" "$tmp/out")" -eq 6 ] || fail "--print-after-all prints 6 stages"
+[ "$(grep -c "^# after pass" "$tmp/out")" -eq 7 ] || fail "--print-after-all prints 7 stages"
 grep -q "^# after pass 'schedule'" "$tmp/out" || fail "--print-after-all: no schedule stage"
+grep -q "^# plan for cpu: " "$tmp/out" || fail "--print-after-all: no memory plan"
 expect_rc 0 "$moac" ir models/moas.moa --print-after=lower
 head -n 1 "$tmp/out" | grep -q '^graph "moas" {' || fail "--print-after=lower"
 expect_rc 0 "$moac" ir models/mha.moa --format=dot
@@ -56,6 +57,27 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d f
 want=$(grep '^moas train ' tests/golden/kernels.txt | sed 's/.*kernels=\([0-9]*\) functions=\([0-9]*\) fused=\([0-9]*\) fallback=\([0-9]*\) peak_bytes=\([0-9]*\).*/\1 \2 \3 \4 \5/')
 got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["kernels"], d["functions"], d["fused_ops"], d["fallback_ops"], d["peak_bytes"])' "$tmp/out")
 [ "$want" = "$got" ] || fail "--summary --target=golden gives '$got', tests/golden/kernels.txt '$want'"
+# Pass 'plan': the graph, then the plan as comments the reader skips; its arena is --summary's
+# peak_bytes, and no two buffers whose steps overlap share a byte.
+expect_rc 0 "$moac" ir models/moas.moa --train --batch=2 --print-after=plan
+cp "$tmp/out" "$tmp/plan.ir"
+grep -v '^#' "$tmp/plan.ir" >"$tmp/plan-graph.ir"
+expect_rc 0 "$moac" ir "$tmp/plan.ir"
+cmp -s "$tmp/out" "$tmp/plan-graph.ir" || fail "the IR printed with its plan does not read back as the graph"
+expect_rc 0 "$moac" ir models/moas.moa --train --batch=2 --summary
+python3 - "$tmp/plan.ir" "$tmp/out" <<'PY' || fail "the printed plan is inconsistent"
+import json, re, sys
+text = open(sys.argv[1]).read()
+peak = int(re.search(r"^# plan for cpu: (\d+) bytes of arena, (\d+) buffers", text, re.M).group(1))
+assert peak == json.load(open(sys.argv[2]))["peak_bytes"], "plan and --summary disagree"
+bufs = [tuple(map(int, m.groups())) for m in re.finditer(r"^#   @(\d+) +(\d+) bytes  steps (-?\d+)\.\.(-?\d+)", text, re.M)]
+assert len(bufs) > 100 and max(o + b for o, b, _, _ in bufs) == peak
+bufs.sort()
+for i, (o, b, f, l) in enumerate(bufs):
+    for o2, b2, f2, l2 in bufs[i + 1:]:
+        if o2 >= o + b: break
+        assert not (f <= l2 and f2 <= l), ("overlap", (o, b, f, l), (o2, b2, f2, l2))
+PY
 expect_rc 2 "$moac" ir models/moas.moa --summary --print-after=cse
 grep -q "excludes --print-after" "$tmp/err" || fail "--summary with --print-after: no usage error"
 expect_rc 2 "$moac" ir models/moas.moa --summary --target=gpu

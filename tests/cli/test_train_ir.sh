@@ -28,7 +28,7 @@ expect_rc 0 "$moac" ir --train models/moas.moa --batch=1 --print-after=autodiff
 head -n 1 "$tmp/out" | grep -q '^graph "moas" {' || fail "--print-after=autodiff"
 grep -q 'name="grad.h0.attn.router.w1"' "$tmp/out" || fail "--print-after=autodiff: no router gradient"
 expect_rc 0 "$moac" ir --train models/moas.moa --batch=1 --print-after-all
-[ "$(grep -c "^# after pass" "$tmp/out")" -eq 7 ] || fail "--train --print-after-all prints 7 stages"
+[ "$(grep -c "^# after pass" "$tmp/out")" -eq 8 ] || fail "--train --print-after-all prints 8 stages"
 grep -q "^# after pass 'autodiff'" "$tmp/out" || fail "--print-after-all: no autodiff stage"
 
 # Misuse: autodiff runs only with --train.

@@ -75,7 +75,7 @@ static moac_graph *run_passes(moac_graph *g, moac_diag *d) {
  * schedule the pass can make (the CPU's rules need LLVM, which the harness does not link). */
 static int every_node(const moac_node *n) { return n != NULL; }
 static int every_join(const moac_node *const *group, int count) { return group && (count == 2 || count == 3); }
-static const moac_sched_rules wide = {"fuzz", every_node, moac_sched_fusable, every_join};
+static const moac_sched_rules wide = {"fuzz", every_node, moac_sched_fusable, every_join, NULL};
 
 /* Passes 'attention_stats' and 'schedule' on the passes' result: each must verify (the schedule
  * with moac_sched_check) and the schedule be renderable. */

@@ -193,8 +193,8 @@ static void test_join(void **state) {
  * nothing. */
 static int not_softmax(const moac_node *n) { return n->op != MOAC_OP_SOFTMAX; }
 static int fuses_nothing(const moac_node *n) { return n == NULL; }
-static const moac_sched_rules no_softmax = {"test", not_softmax, moac_sched_fusable, NULL};
-static const moac_sched_rules unfused = {"unfused", not_softmax, fuses_nothing, NULL};
+static const moac_sched_rules no_softmax = {"test", not_softmax, moac_sched_fusable, NULL, NULL};
+static const moac_sched_rules unfused = {"unfused", not_softmax, fuses_nothing, NULL, NULL};
 
 /* The pass makes exactly the legal schedule above from the unscheduled graph: the matmul alone,
  * exp fused into its single reader, the constant inlined, the reshape a view, softmax on the
@@ -237,8 +237,8 @@ static int joins_all(const moac_node *const *group, int count) { return group &&
 static int joins_grads_only(const moac_node *const *group, int count) {
     return count == 3 && group[0]->op == MOAC_OP_ATTENTION_GRAD;
 }
-static const moac_sched_rules stats_backend = {"stats", supports_all, moac_sched_fusable, joins_all};
-static const moac_sched_rules no_forward_join = {"grads", supports_all, moac_sched_fusable, joins_grads_only};
+static const moac_sched_rules stats_backend = {"stats", supports_all, moac_sched_fusable, joins_all, NULL};
+static const moac_sched_rules no_forward_join = {"grads", supports_all, moac_sched_fusable, joins_grads_only, NULL};
 
 static char *attention_stats_of(const char *text, const moac_sched_rules *r, int schedule) {
     moac_arena a;
