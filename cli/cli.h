@@ -2,6 +2,7 @@
  * 0 success, 1 the input (spec, IR, data) has errors, 2 the command line is wrong. */
 #ifndef MOAC_CLI_H
 #define MOAC_CLI_H
+#include "backends/backend.h"
 #include "moac.h"
 
 enum { MOAC_EXIT_OK = 0, MOAC_EXIT_INPUT = 1, MOAC_EXIT_USAGE = 2 };
@@ -22,6 +23,8 @@ int moac_cmd_emit(int argc, char **argv);
 void moac_cli_flush(moac_diag *d);
 /* "moac: error: <msg>\n(see 'moac <cmd> --help')" on stderr; returns MOAC_EXIT_USAGE. */
 int moac_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The backend --backend NAME names (0), or a usage error listing the registry (MOAC_EXIT_USAGE). */
+int moac_cli_backend(const char *cmd, const char *name, const moac_backend_ops **out);
 /* If arg is "--name=value" or "--name" followed by a value in argv, sets *value. */
 int moac_cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value);
 

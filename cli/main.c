@@ -66,6 +66,16 @@ moac_graph *moac_cli_load_graph(moac_arena *a, moac_diag *d, const char *path, m
     return moac_pipeline_graph(read, p, d);
 }
 
+int moac_cli_backend(const char *cmd, const char *name, const moac_backend_ops **out) {
+    if ((*out = moac_backend_find(name))) return 0;
+    moac_strbuf names;
+    moac_strbuf_init(&names);
+    moac_backend_names(&names);
+    moac_cli_usage_error(cmd, "unknown backend '%s' (available: %s)", name, moac_strbuf_cstr(&names));
+    moac_strbuf_free(&names);
+    return MOAC_EXIT_USAGE;
+}
+
 int moac_cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {
     size_t n = strlen(name);
     const char *arg = argv[*i];
