@@ -23,14 +23,25 @@
 #include "ir/ir.h"
 #include "passes/schedule.h"
 #include "support/diag.h"
+#include "support/log.h"
 #include "support/strbuf.h"
 
 /* The options of one run: seed and step of the dropout masks, training or evaluation. */
 typedef moac_interp_opts moac_run_opts;
 
+struct moac_target; /* backends/llvm/target.h: kept out of this header, which needs no LLVM */
+
+/* What a compile may depend on besides the graph. The library reads no environment variable:
+ * the `moac` command fills these from MOAC_THREADS, MOAC_CPU, MOAC_CPU_FEATURES, MOAC_CACHE,
+ * MOAC_CACHE_DIR, MOAC_PROFILE and MOAC_DEBUG (cli/env.c). All zero (or NULL opts): the host,
+ * all its cores, no compile cache, silent. */
 typedef struct moac_compile_opts {
-    int threads;        /* worker threads; 0: the target's default (all cores, or MOAC_THREADS) */
-    int no_cache;       /* 1: bypass the compile cache */
+    int threads;                      /* worker threads; 0: the target's (all cores) */
+    const struct moac_target *target; /* NULL: the host (moac_target_override makes another) */
+    const char *cache_dir;            /* the compile cache's directory; NULL or "": no cache */
+    const moac_log *log;              /* what the backend has to say (describe's lines are the
+                                         caller's to log); must outlive the compiled graph */
+    int profile;                      /* time every kernel; the table goes to log at free */
 } moac_compile_opts;
 
 /* A backend's operations. `impl` is the backend's own handle, made by compile. The graph-level
@@ -64,7 +75,8 @@ typedef struct moac_backend_ops {
     /* `moac emit`: g's generated code as text in `format` ("llvm": LLVM IR, "asm": assembly),
      * only the kernels whose name starts with kernel (NULL: all); malloc'd, or NULL after
      * reporting. NULL for a backend that generates no code. */
-    char *(*emit)(const moac_graph *g, const char *format, const char *kernel, moac_diag *d);
+    char *(*emit)(const moac_graph *g, const moac_compile_opts *o, const char *format, const char *kernel,
+                  moac_diag *d);
     void (*free)(void *impl);
 } moac_backend_ops;
 

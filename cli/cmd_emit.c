@@ -67,7 +67,7 @@ int moac_cmd_emit(int argc, char **argv) {
     moac_diag diag;
     moac_diag_init(&diag);
     moac_graph *g = moac_cli_load_graph(&arena, &diag, path, &p, batch);
-    char *text = g ? be->emit(g, assembly ? "asm" : "llvm", kernel, &diag) : NULL;
+    char *text = g ? be->emit(g, moac_cli_compile_opts(), assembly ? "asm" : "llvm", kernel, &diag) : NULL;
     if (text) fputs(text, stdout);
     free(text);
     moac_cli_flush(&diag);

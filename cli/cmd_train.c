@@ -129,7 +129,7 @@ static int eval_job(moac_arena *a, const moac_spec *spec, const char *path, void
 }
 
 int moac_cmd_train(int argc, char **argv) {
-    moac_train_opts o = {.steps = -1, .stop = &stop_requested};
+    moac_train_opts o = {.steps = -1, .stop = &stop_requested, .compile = moac_cli_compile_opts()};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -160,7 +160,7 @@ int moac_cmd_train(int argc, char **argv) {
 }
 
 int moac_cmd_eval(int argc, char **argv) {
-    moac_eval_opts o = {0};
+    moac_eval_opts o = {.compile = moac_cli_compile_opts()};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -203,7 +203,8 @@ static int parse_number(const char *cmd, const char *flag, const char *v, double
 }
 
 int moac_cmd_generate(int argc, char **argv) {
-    moac_generate_opts o = {.tokens = 200, .temperature = 0.8, .top_k = 200, .seed = 1};
+    moac_generate_opts o = {.tokens = 200, .temperature = 0.8, .top_k = 200, .seed = 1,
+                            .compile = moac_cli_compile_opts()};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;

@@ -22,17 +22,18 @@ static int has_input(const moac_graph *g, const char *name) {
     return 0;
 }
 
-/* What the backend says about its compile, on stderr (MOAC_DEBUG=1: the phases too). */
-static void report_compile(const moac_exec *e, int quiet) {
+/* What the backend says about its compile, on the log (with debug: the phases too). */
+static void report_compile(const moac_exec *e, const moac_log *log, int quiet) {
     moac_strbuf text;
     moac_strbuf_init(&text);
-    if (getenv("MOAC_DEBUG")) moac_compiled_describe(e->c, 1, &text);
+    if (moac_log_debug(log)) moac_compiled_describe(e->c, 1, &text);
     if (!quiet) moac_compiled_describe(e->c, 0, &text);
-    fputs(moac_strbuf_cstr(&text), stderr);
+    moac_log_puts(log, moac_strbuf_cstr(&text));
     moac_strbuf_free(&text);
 }
 
-moac_exec *moac_exec_new(const moac_graph *g, const moac_backend_ops *be, int quiet, moac_diag *d) {
+moac_exec *moac_exec_new(const moac_graph *g, const moac_backend_ops *be, const moac_compile_opts *o, int quiet,
+                         moac_diag *d) {
     if (!has_input(g, "tokens") || !has_input(g, "targets")) {
         moac_diag_file_error(d, NULL, "graph '%s' has no tokens/targets inputs; cannot train or evaluate it", g->name);
         return NULL;
@@ -47,11 +48,11 @@ moac_exec *moac_exec_new(const moac_graph *g, const moac_backend_ops *be, int qu
         if (n->op == MOAC_OP_INPUT && !strcmp(n->s, "tokens")) e->ntok = moac_type_numel(&n->type);
         if (n->op == MOAC_OP_OUTPUT && strncmp(n->s, "grad.", 5)) e->metrics[e->nmetrics++] = n;
     }
-    if (!(e->c = moac_compile(g, be, NULL, d))) {
+    if (!(e->c = moac_compile(g, be, o, d))) {
         moac_exec_free(e);
         return NULL;
     }
-    report_compile(e, quiet);
+    report_compile(e, o ? o->log : NULL, quiet);
     e->metric_values = calloc((size_t)e->nmetrics + 1, sizeof *e->metric_values);
     if (!e->metric_values) abort();
     for (int i = 0; i < e->nmetrics; i++) {

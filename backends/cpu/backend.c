@@ -13,7 +13,9 @@ typedef struct cpu_impl {
 
 static void *compile(const moac_graph *g, const moac_compile_opts *o, moac_diag *d) {
     moac_cpu_opts co = {0};
-    if (o) co = (moac_cpu_opts){.threads = o->threads, .no_cache = o->no_cache};
+    if (o)
+        co = (moac_cpu_opts){.threads = o->threads, .target = o->target, .cache_dir = o->cache_dir, .log = o->log,
+                             .profile = o->profile};
     moac_cpu *cpu = moac_cpu_new(g, &co, d);
     if (!cpu) return NULL;
     cpu_impl *c = malloc(sizeof *c);
@@ -74,13 +76,14 @@ static void describe(const void *impl, int detail, moac_strbuf *out) {
                            st.fused_nodes, st.jit.key);
 }
 
-static char *emit(const moac_graph *g, const char *format, const char *kernel, moac_diag *d) {
+static char *emit(const moac_graph *g, const moac_compile_opts *o, const char *format, const char *kernel,
+                  moac_diag *d) {
     int assembly = !strcmp(format, "asm");
     if (!assembly && strcmp(format, "llvm")) {
         moac_diag_file_error(d, NULL, "the cpu backend emits llvm or asm, not '%s'", format);
         return NULL;
     }
-    return moac_cpu_emit(g, assembly, kernel, d);
+    return moac_cpu_emit(g, o ? o->target : NULL, assembly, kernel, d);
 }
 
 static void free_impl(void *impl) {

@@ -65,7 +65,7 @@ size_t moac_plan_memory(moac_slot *slots, int nslots, int nsteps);
  * cache hit needs no emission at all. Load returns -1 (nothing changed) when the file is absent,
  * damaged, or not for this graph. */
 void moac_plan_save(const moac_build *b, const char *path);
-int moac_plan_load(moac_build *b, const char *path);
+int moac_plan_load(moac_build *b, const char *path, const moac_log *log);
 
 /* The reference-kernel path for ops without an emitter (fallback.c). */
 int moac_fallback_run(const moac_node *n, void *const *in, void *out, const moac_interp_opts *o, char *err,

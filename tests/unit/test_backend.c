@@ -103,11 +103,11 @@ static void test_cpu_emit(void **state) {
     moac_diag d;
     moac_diag_init(&d);
     moac_graph *g = moac_ir_read(&arena, moac_source_from_text(&arena, "t.ir", ir), &d);
-    char *text = moac_cpu_backend.emit(g, "llvm", NULL, &d);
+    char *text = moac_cpu_backend.emit(g, NULL, "llvm", NULL, &d);
     assert_non_null(text);
     assert_non_null(strstr(text, "define void @n"));
     free(text);
-    assert_null(moac_cpu_backend.emit(g, "ptx", NULL, &d));
+    assert_null(moac_cpu_backend.emit(g, NULL, "ptx", NULL, &d));
     assert_non_null(strstr(moac_strbuf_cstr(&d.out), "emits llvm or asm, not 'ptx'"));
     moac_diag_free(&d);
     moac_arena_free(&arena);
