@@ -115,7 +115,7 @@ static double peak_gflops(int threads, double *wall_gflops) {
     moac_cg_kernel_end(cg, &k);
     int vec = cg->vec;
     char err[512];
-    moac_jit *j = moac_jit_compile(cg, "bench", NULL, err, sizeof err);
+    moac_jit *j = moac_jit_compile(cg, NULL, NULL, err, sizeof err);
     if (!j) {
         fprintf(stderr, "peak: %s\n", err);
         exit(1);
@@ -188,7 +188,7 @@ static void bench(const shape *s, int reps, const double peak[2], double gflops[
         r.items[i] = cg->kernels[i].items;
     }
     char err[512];
-    moac_jit *j = moac_jit_compile(cg, "bench", NULL, err, sizeof err);
+    moac_jit *j = moac_jit_compile(cg, NULL, NULL, err, sizeof err);
     if (!j) {
         fprintf(stderr, "%s: %s\n", s->what, err);
         exit(1);

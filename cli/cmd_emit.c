@@ -1,4 +1,4 @@
-/* moac emit FILE: the code the CPU backend generates for a spec (or an IR text file): the
+/* moac emit FILE: the code a backend (the CPU's, by default) generates for a spec (or an IR text file): the
  * optimised LLVM IR of every kernel, or the target's assembly, optionally only the kernels
  * whose names start with --kernel. Kernels are named n<id>_<op>[_<part>] after the IR node they
  * implement (see `moac ir`), so `--kernel n42_` shows everything node %42 became. */
@@ -6,11 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/cpu/cpu.h"
 #include "cli/cli.h"
 
 static const char help[] =
-    "usage: moac emit FILE (--llvm | --asm) [--kernel NAME] [--train] [--batch=N]\n"
+    "usage: moac emit FILE (--llvm | --asm) [--kernel NAME] [--train] [--batch=N] [--backend cpu]\n"
     "\n"
     "Prints the code the CPU backend generates for the spec FILE (or an IR text file):\n"
     "\n"
@@ -19,12 +18,14 @@ static const char help[] =
     "  --kernel NAME   only the kernels whose name starts with NAME (e.g. n42_ or n42_gemm)\n"
     "  --train         the training graph (forward + backward) instead of the forward graph\n"
     "  --batch=N       batch size of the graph (default: the spec's train batch)\n"
+    "  --backend NAME  the backend whose code to show (default cpu; interp generates none)\n"
     "\n"
     "Kernels are named n<id>_<op> after the node of `moac ir` (with the same flags) they compute.\n";
 
 int moac_cmd_emit(int argc, char **argv) {
     const char *path = NULL, *kernel = NULL;
     int assembly = 0, modes = 0;
+    const moac_backend_ops *be = moac_backend_default();
     long batch = 0;
     moac_pipeline p = {0};
     for (int i = 1; i < argc; i++) {
@@ -42,6 +43,8 @@ int moac_cmd_emit(int argc, char **argv) {
         } else if (moac_cli_flag_value(argc, argv, &i, "--kernel", &v)) {
             if (!*v) return moac_cli_usage_error("emit", "--kernel needs a name (a prefix such as n42_)");
             kernel = v;
+        } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
+            if (moac_cli_backend("emit", v, &be)) return MOAC_EXIT_USAGE;
         } else if (moac_cli_flag_value(argc, argv, &i, "--batch", &v)) {
             char *end;
             batch = strtol(v, &end, 10);
@@ -57,12 +60,14 @@ int moac_cmd_emit(int argc, char **argv) {
     }
     if (!path) return moac_cli_usage_error("emit", "no file given");
     if (modes > 1) return moac_cli_usage_error("emit", "--llvm and --asm exclude each other");
+    if (!be->emit)
+        return moac_cli_usage_error("emit", "the %s backend generates no code to show; use --backend cpu", be->name);
     moac_arena arena;
     moac_arena_init(&arena);
     moac_diag diag;
     moac_diag_init(&diag);
     moac_graph *g = moac_cli_load_graph(&arena, &diag, path, &p, batch);
-    char *text = g ? moac_cpu_emit(g, assembly, kernel, &diag) : NULL;
+    char *text = g ? be->emit(g, moac_cli_compile_opts(), assembly ? "asm" : "llvm", kernel, &diag) : NULL;
     if (text) fputs(text, stdout);
     free(text);
     moac_cli_flush(&diag);

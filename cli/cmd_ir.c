@@ -106,7 +106,7 @@ static int parse_flags(int argc, char **argv, const char **path, moac_pipeline *
 
 /* --summary: the graph's size and the cpu backend's schedule of it, as one JSON object. */
 static int print_summary(const moac_graph *g, int golden_target, moac_strbuf *out, moac_diag *d) {
-    moac_target t = *moac_target_host();
+    moac_target t = *moac_cli_target();
     if (golden_target) t.vec = 16, t.threads = 8;
     moac_cpu_stats st;
     if (moac_cpu_schedule_stats(g, &t, &st, d)) return -1;

@@ -70,11 +70,6 @@ static void on_sigint(int sig) {
     signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
 }
 
-static int parse_backend(const char *cmd, const char *v, moac_backend *b) {
-    if (!moac_backend_parse(v, b)) return 0;
-    return moac_cli_usage_error(cmd, "unknown backend '%s' (available: cpu, interp)", v);
-}
-
 static int parse_count(const char *cmd, const char *flag, const char *v, long lo, long *out) {
     char *end;
     *out = lo; /* defined on the error path too (the compiler cannot see that callers stop there) */
@@ -134,7 +129,7 @@ static int eval_job(moac_arena *a, const moac_spec *spec, const char *path, void
 }
 
 int moac_cmd_train(int argc, char **argv) {
-    moac_train_opts o = {.steps = -1, .backend = MOAC_BACKEND_CPU, .stop = &stop_requested};
+    moac_train_opts o = {.steps = -1, .stop = &stop_requested, .compile = moac_cli_compile_opts()};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -155,7 +150,7 @@ int moac_cmd_train(int argc, char **argv) {
         } else if (moac_cli_flag_value(argc, argv, &i, "--until", &v)) {
             if (parse_count("train", "--until", v, 1, &o.until)) return MOAC_EXIT_USAGE;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
-            if (parse_backend("train", v, &o.backend)) return MOAC_EXIT_USAGE;
+            if (moac_cli_backend("train", v, &o.backend)) return MOAC_EXIT_USAGE;
         } else if (take_path("train", argv[i], &path)) {
             return MOAC_EXIT_USAGE;
         }
@@ -165,7 +160,7 @@ int moac_cmd_train(int argc, char **argv) {
 }
 
 int moac_cmd_eval(int argc, char **argv) {
-    moac_eval_opts o = {.backend = MOAC_BACKEND_CPU};
+    moac_eval_opts o = {.compile = moac_cli_compile_opts()};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -183,7 +178,7 @@ int moac_cmd_eval(int argc, char **argv) {
             if (parse_count("eval", "--batch", v, 1, &n)) return MOAC_EXIT_USAGE;
             o.batch = (int)n;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
-            if (parse_backend("eval", v, &o.backend)) return MOAC_EXIT_USAGE;
+            if (moac_cli_backend("eval", v, &o.backend)) return MOAC_EXIT_USAGE;
         } else if (take_path("eval", argv[i], &path)) {
             return MOAC_EXIT_USAGE;
         }
@@ -208,7 +203,8 @@ static int parse_number(const char *cmd, const char *flag, const char *v, double
 }
 
 int moac_cmd_generate(int argc, char **argv) {
-    moac_generate_opts o = {.tokens = 200, .temperature = 0.8, .top_k = 200, .seed = 1, .backend = MOAC_BACKEND_CPU};
+    moac_generate_opts o = {.tokens = 200, .temperature = 0.8, .top_k = 200, .seed = 1,
+                            .compile = moac_cli_compile_opts()};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -231,7 +227,7 @@ int moac_cmd_generate(int argc, char **argv) {
             if (parse_count("generate", "--seed", v, 0, &n)) return MOAC_EXIT_USAGE;
             o.seed = (uint64_t)n;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
-            if (parse_backend("generate", v, &o.backend)) return MOAC_EXIT_USAGE;
+            if (moac_cli_backend("generate", v, &o.backend)) return MOAC_EXIT_USAGE;
         } else if (take_path("generate", argv[i], &path)) {
             return MOAC_EXIT_USAGE;
         }

@@ -52,6 +52,7 @@ int moac_cli_usage_error(const char *cmd, const char *fmt, ...) {
 
 moac_graph *moac_cli_load_graph(moac_arena *a, moac_diag *d, const char *path, moac_pipeline *p, long batch) {
     size_t n = strlen(path);
+    if (!p->log) p->log = moac_cli_log(); /* MOAC_DEBUG's pass lines */
     if (n < 3 || strcmp(path + n - 3, ".ir")) {
         moac_spec *spec = moac_spec_load(a, path, d);
         return spec ? moac_pipeline_spec(a, spec, batch, p, d) : NULL;
@@ -64,6 +65,16 @@ moac_graph *moac_cli_load_graph(moac_arena *a, moac_diag *d, const char *path, m
         return NULL;
     }
     return moac_pipeline_graph(read, p, d);
+}
+
+int moac_cli_backend(const char *cmd, const char *name, const moac_backend_ops **out) {
+    if ((*out = moac_backend_find(name))) return 0;
+    moac_strbuf names;
+    moac_strbuf_init(&names);
+    moac_backend_names(&names);
+    moac_cli_usage_error(cmd, "unknown backend '%s' (available: %s)", name, moac_strbuf_cstr(&names));
+    moac_strbuf_free(&names);
+    return MOAC_EXIT_USAGE;
 }
 
 int moac_cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {

@@ -12,24 +12,55 @@
  *     moac_strbuf text; moac_strbuf_init(&text); moac_ir_print(g, &text);  // IR text form
  *     moac_strbuf_free(&text); moac_diag_free(&diag); moac_arena_free(&arena);
  *
+ * Running a graph: choose a backend, compile, bind or write the inputs and params, run, read:
+ *
+ *     const moac_backend_ops *be = moac_backend_find("cpu");             // or "interp"; NULL: unknown
+ *     moac_compiled *c = moac_compile(g, be, NULL, &diag);                // NULL after reporting
+ *     moac_write(c, "tokens", tokens, n);                                  // f32 / int32_t, by name
+ *     moac_bind(c, "wte", weights, numel);                                 // in place, where the backend can
+ *     char err[256];
+ *     if (moac_run(c, &(moac_run_opts){.seed = 1, .training = 0}, err, sizeof err)) ...  // bad data
+ *     float loss;  moac_read(c, "loss", &loss, 1);                         // outputs (moac_read_f64: f64)
+ *     moac_compiled_free(c);
+ *
+ * Training: moac_trainer compiles the spec's training graph and takes AdamW steps on batches the
+ * caller provides (examples/train_steps.c does this using only this header):
+ *
+ *     moac_trainer *t = moac_trainer_new(spec, be, &(moac_trainer_opts){.batch = 8}, &diag);
+ *     moac_step_result r;
+ *     moac_trainer_step(t, x, y, &r, &diag);   // x, y: batch * context tokens; r.loss, r.lr, ...
+ *     moac_trainer_free(t);
+ *
+ * The library prints nothing and reads no environment variable: what it has to say goes to a
+ * moac_log the caller passes (moac_compile_opts.log, moac_pipeline.log), and what the `moac`
+ * command takes from the environment (MOAC_THREADS, MOAC_CPU, MOAC_CACHE_DIR, ...) are fields
+ * of moac_compile_opts. All-zero options mean: this machine, all cores, no compile cache, silent.
+ *
  * Ownership: everything a compilation makes lives in the arena you pass; one moac_arena_free
- * releases it. Functions that can fail on user input report to a moac_diag and return NULL.
+ * releases it (a compiled graph or a trainer has its own _free). Functions that can fail on
+ * user input report to a moac_diag and return NULL (or -1).
  *
  * Stages (each header documents its part):
- *   support/diag.h    diagnostics, sources, "did you mean"
- *   frontend/ast.h    parsing spec files, includes
- *   frontend/spec.h   the checked model description, its parameter / FLOP / KV counts
- *   ir/ir.h           the IR graph, its text form (print/read), verifier, DOT export
- *   passes/pass.h     lowering and the named passes, with --print-after support */
+ *   support/diag.h      diagnostics, sources, "did you mean"
+ *   support/log.h       the caller's log
+ *   frontend/ast.h      parsing spec files, includes
+ *   frontend/spec.h     the checked model description, its parameter / FLOP / KV counts
+ *   ir/ir.h             the IR graph, its text form (print/read), verifier, DOT export
+ *   passes/pass.h       lowering and the named passes, with --print-after support
+ *   backends/backend.h  the backend table and registry: compile, bind, write, run, read
+ *   runtime/trainer.h   training steps on a spec */
 #ifndef MOAC_H
 #define MOAC_H
+#include "backends/backend.h"
 #include "frontend/ast.h"
 #include "frontend/spec.h"
 #include "ir/ir.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
+#include "runtime/trainer.h"
 #include "support/arena.h"
 #include "support/diag.h"
+#include "support/log.h"
 #include "support/strbuf.h"
 
 /* "0.1.0" */

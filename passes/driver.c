@@ -34,9 +34,9 @@ int moac_pass_exists(const char *name) {
 }
 
 static void after(const char *name, const moac_graph *g, const moac_pipeline *p) {
-    const char *dbg = getenv("MOAC_DEBUG");
-    if (dbg && atoi(dbg) > 0) fprintf(stderr, "moac: pass %-8s %zu nodes\n", name, g->count);
-    if (!p || !p->dump) return;
+    if (!p) return;
+    if (moac_log_debug(p->log)) moac_log_printf(p->log, "moac: pass %-8s %zu nodes\n", name, g->count);
+    if (!p->dump) return;
     if (!p->print_after_all && !(p->print_after && !strcmp(p->print_after, name))) return;
     if (p->print_after_all || p->dot) {
         moac_strbuf_printf(p->dump, "%s after pass '%s'\n", p->dot ? "//" : "#", name);

@@ -1,10 +1,12 @@
 /* The pass driver: named passes run in order, the verifier after each one, and the IR printed
  * after the passes the user asks for (`moac ir --print-after=NAME`, `--print-after-all`).
- * MOAC_DEBUG=1 in the environment prints each pass's name and node count to stderr. */
+ * With a debugging log (moac_pipeline.log; the `moac` command's with MOAC_DEBUG=1) each pass's
+ * name and node count go there. */
 #ifndef MOAC_PASS_H
 #define MOAC_PASS_H
 #include "frontend/spec.h"
 #include "ir/ir.h"
+#include "support/log.h"
 
 typedef struct moac_pass {
     const char *name;
@@ -30,6 +32,7 @@ typedef struct moac_pipeline {
     const struct moac_sched_rules *schedule; /* run pass 'schedule' last, for this backend's rules
                                    (e.g. &moac_cpu_sched_rules); NULL: stop after remat, since a
                                    backend schedules a copy of the graph itself */
+    const moac_log *log;        /* with debug set: "moac: pass NAME N nodes" after each pass */
 } moac_pipeline;
 
 /* Is name a pass (including "lower")? For flag checking, with a suggestion list. */

@@ -90,7 +90,8 @@ int moac_generate(const moac_spec *spec, const moac_generate_opts *o, moac_diag 
     int32_t *tokens = NULL, *x = NULL, *y = NULL;
     scored *buf = NULL;
     int rc = 1, have_ds = 0, T = spec->context;
-    moac_graph *g = moac_pipeline_spec(&arena, spec, 1, &(moac_pipeline){.logits = 1}, d);
+    moac_pipeline p = {.logits = 1, .log = o->compile ? o->compile->log : NULL};
+    moac_graph *g = moac_pipeline_spec(&arena, spec, 1, &p, d);
     if (!g) goto done;
     if (moac_state_init(&state, g)) {
         moac_diag_file_error(d, NULL, "out of memory for the model's parameters");
@@ -114,7 +115,7 @@ int moac_generate(const moac_spec *spec, const moac_generate_opts *o, moac_diag 
         moac_diag_file_error(d, NULL, "the prompt is empty; give at least one character (or leave --prompt out)");
         goto done;
     }
-    exec = moac_exec_new(g, o->backend, o->quiet, d);
+    exec = moac_exec_new(g, o->backend, o->compile, o->quiet, d);
     if (!exec) goto done;
     put_tokens(&ds, tokens, (size_t)n);
     moac_interp_opts io = {.seed = info.seed, .step = 0, .training = 0};

@@ -14,7 +14,8 @@ typedef struct moac_generate_opts {
     double temperature;   /* 0: always the most likely token (greedy) */
     int top_k;            /* sample among the k most likely tokens; 0: among all */
     uint64_t seed;        /* the sampling stream: the same seed gives the same text */
-    moac_backend backend;
+    const moac_backend_ops *backend; /* NULL: the default (cpu) */
+    const moac_compile_opts *compile; /* NULL: the defaults; its log also gets the passes' debugging lines */
     int quiet;            /* no compile or speed lines on stderr */
 } moac_generate_opts;
 

@@ -49,12 +49,15 @@ static void session_free(session *s) {
     moac_arena_free(&s->arena);
 }
 
+static const moac_log *log_of(const moac_compile_opts *o) { return o ? o->log : NULL; }
+
 /* Forward graph with logits for evaluation; forward + backward for training. */
-static int build_graphs(session *s, int training, moac_diag *d) {
-    s->eval_graph = moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.logits = 1}, d);
+static int build_graphs(session *s, int training, const moac_compile_opts *o, moac_diag *d) {
+    s->eval_graph = moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.logits = 1, .log = log_of(o)}, d);
     if (!s->eval_graph) return -1;
     if (training) {
-        s->train_graph = moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.train = 1}, d);
+        s->train_graph =
+            moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.train = 1, .log = log_of(o)}, d);
         if (!s->train_graph) return -1;
     }
     /* The state holds the params of the full model (the eval graph has all of them too). */
@@ -242,7 +245,7 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
                              ckpt);
         goto done;
     }
-    if (build_graphs(&s, 1, d)) goto done;
+    if (build_graphs(&s, 1, o->compile, d)) goto done;
     moac_ckpt_info info = {0};
     if (o->resume) {
         if (moac_checkpoint_load(o->resume, spec, &s.state, &info, d)) goto done;
@@ -261,8 +264,8 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
         moac_state_init_weights(&s.state, s.seed);
     }
     if (load_data(&s, o->data, o->resume, o->resume ? &info : NULL, d)) goto done;
-    s.train_exec = moac_exec_new(s.train_graph, o->backend, o->quiet, d);
-    s.eval_exec = s.train_exec ? moac_exec_new(s.eval_graph, o->backend, o->quiet, d) : NULL;
+    s.train_exec = moac_exec_new(s.train_graph, o->backend, o->compile, o->quiet, d);
+    s.eval_exec = s.train_exec ? moac_exec_new(s.eval_graph, o->backend, o->compile, o->quiet, d) : NULL;
     if (!s.train_exec || !s.eval_exec) goto done;
     s.metrics = fopen(metrics_path, o->resume ? "a" : "w");
     if (!s.metrics) {
@@ -285,23 +288,14 @@ int moac_train(const moac_spec *spec, const moac_train_opts *o, moac_diag *d) {
     uint64_t first = s.state.step;
     char err[256];
     while (s.state.step < total) {
-        uint64_t step = s.state.step;
-        moac_dataset_batch(&s.data, 0, s.seed, step, s.B, s.T, s.x, s.y, NULL);
-        moac_interp_opts io = {.seed = s.seed, .step = step, .training = 1};
-        if (moac_exec_run(s.train_exec, &s.state, s.x, s.y, &io, err, sizeof err)) {
-            moac_diag_file_error(d, s.data.path, "%s", err);
+        moac_dataset_batch(&s.data, 0, s.seed, s.state.step, s.B, s.T, s.x, s.y, NULL);
+        moac_step_result r;
+        int bad = moac_train_step(s.train_exec, &s.state, &sched, s.seed, s.x, s.y, &r, err, sizeof err);
+        if (bad) { /* the data's fault (a token out of range), or the loss's */
+            moac_diag_file_error(d, bad < 0 ? s.data.path : NULL, "%s", err);
             goto done;
         }
-        moac_exec_grads(s.train_exec, &s.state);
-        double loss = moac_exec_output(s.train_exec, "loss", NULL)[0];
-        if (!isfinite(loss)) {
-            moac_diag_file_error(d, NULL, "the loss became %g at step %llu; lower the learning rate or enable clip",
-                                 loss, (unsigned long long)step);
-            goto done;
-        }
-        double norm = moac_clip_grads(&s.state, spec->train.clip);
-        double lr = moac_lr_at(&sched, step);
-        moac_adamw_step(&s.state, &sched, lr);
+        double loss = r.loss, norm = r.grad_norm, lr = r.lr;
         double t1 = moac_seconds(), tps = (double)s.B * s.T / (t1 - t0);
         t0 = t1;
         errno = 0;
@@ -356,10 +350,10 @@ int moac_eval(const moac_spec *spec, const moac_eval_opts *o, moac_diag *d) {
     moac_arena_init(&s.arena);
     int rc = 1;
     moac_ckpt_info info;
-    if (build_graphs(&s, 0, d) || moac_checkpoint_load(o->ckpt, spec, &s.state, &info, d)) goto done;
+    if (build_graphs(&s, 0, o->compile, d) || moac_checkpoint_load(o->ckpt, spec, &s.state, &info, d)) goto done;
     s.seed = info.seed;
     if (load_data(&s, o->data, o->ckpt, &info, d)) goto done;
-    s.eval_exec = moac_exec_new(s.eval_graph, o->backend, 0, d);
+    s.eval_exec = moac_exec_new(s.eval_graph, o->backend, o->compile, 0, d);
     if (!s.eval_exec) goto done;
     eval_result r;
     int batches = o->batches > 0 ? o->batches : spec->train.eval_batches;

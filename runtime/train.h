@@ -13,7 +13,8 @@ typedef struct moac_train_opts {
     int batch;                 /* > 0: overrides the spec's batch size */
     const char *out_dir;       /* where the checkpoint and metrics go */
     const char *resume;        /* checkpoint to continue from, or NULL */
-    moac_backend backend;
+    const moac_backend_ops *backend; /* NULL: the default (cpu) */
+    const moac_compile_opts *compile; /* NULL: the defaults; its log also gets the passes' debugging lines */
     int progress;              /* 1: a one-line progress bar (a terminal); 0: plain lines */
     int quiet;                 /* only errors and the final line */
     volatile sig_atomic_t *stop; /* set asynchronously (Ctrl-C): checkpoint and stop */
@@ -28,7 +29,8 @@ typedef struct moac_eval_opts {
     const char *data;          /* NULL: the spec's */
     int batches;               /* <= 0: the spec's eval_batches */
     int batch;                 /* > 0: overrides the spec's batch size */
-    moac_backend backend;
+    const moac_backend_ops *backend; /* NULL: the default (cpu) */
+    const moac_compile_opts *compile; /* NULL: the defaults; its log also gets the passes' debugging lines */
 } moac_eval_opts;
 
 /* Loads a checkpoint and prints the validation loss (and answer accuracy on the synthetic task).

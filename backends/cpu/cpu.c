@@ -32,7 +32,8 @@ struct moac_cpu {
     moac_pool *pool;
     moac_jit *jit;
     moac_cpu_stats stats;
-    double *prof;               /* MOAC_PROFILE=1: seconds per step, summed over runs */
+    double *prof;               /* opts.profile: seconds per step, summed over runs */
+    const moac_log *log;        /* opts.log: where the profile goes */
     int runs;
 };
 
@@ -331,11 +332,11 @@ static const moac_graph *scheduled(const moac_graph *g, moac_arena *a, moac_diag
 
 /* The compile-cache key of g: its IR text (which determines every kernel), the target (with the
  * thread count the work split was made for) and the moac executable (moac_jit_key). */
-static void graph_key(const moac_graph *g, char key[17]) {
+static void graph_key(const moac_graph *g, const moac_target *t, char key[17]) {
     moac_strbuf text;
     moac_strbuf_init(&text);
     moac_ir_print(g, &text);
-    moac_jit_key(moac_strbuf_cstr(&text), text.len, moac_target_host(), "cpu-kernels", key);
+    moac_jit_key(moac_strbuf_cstr(&text), text.len, t, "cpu-kernels", key);
     moac_strbuf_free(&text);
 }
 
@@ -405,6 +406,7 @@ static int count_functions(const moac_kernel_desc *k, int n) {
 
 moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag *d) {
     moac_cpu_opts o = opts ? *opts : (moac_cpu_opts){0};
+    const moac_target *t = o.target ? o.target : moac_target_host();
     moac_cpu *c = calloc(1, sizeof *c);
     if (!c) abort();
     moac_arena_init(&c->graph_arena);
@@ -415,30 +417,27 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
         return NULL;
     }
     char key[17], obj_path[1100], plan_path[1100];
-    graph_key(g, key);
+    graph_key(g, t, key);
     snprintf(c->stats.jit.key, sizeof c->stats.jit.key, "%s", key);
-    if (o.no_cache) obj_path[0] = plan_path[0] = 0;
-    else {
-        moac_jit_cache_path(key, ".o", obj_path, sizeof obj_path);
-        moac_jit_cache_path(key, ".plan", plan_path, sizeof plan_path);
-    }
+    moac_jit_cache_path(o.cache_dir, key, ".o", obj_path, sizeof obj_path);
+    moac_jit_cache_path(o.cache_dir, key, ".plan", plan_path, sizeof plan_path);
     double t1 = moac_seconds();
     c->stats.jit.key_s = t1 - t0;
     /* A cache hit: the schedule and the object file, no LLVM IR at all. */
     build_alloc(b, g);
-    if (*plan_path && !moac_plan_load(b, plan_path) && (c->jit = moac_jit_load_cached(key, moac_target_host()))) {
+    if (*plan_path && !moac_plan_load(b, plan_path, o.log) && (c->jit = moac_jit_load_cached(obj_path, t, o.log))) {
         c->stats.jit.cache_hit = 1;
         c->stats.jit.load_s = moac_seconds() - t1;
     } else {
         build_free(b);
-        if (build_emit(b, g, NULL, d)) {
+        if (build_emit(b, g, t, d)) {
             moac_cpu_free(c);
             return NULL;
         }
         c->stats.schedule_s = moac_seconds() - t1;
         plan_slots(b);
         char err[4096];
-        c->jit = moac_jit_compile(b->cg, *obj_path ? key : NULL, &c->stats.jit, err, sizeof err);
+        c->jit = moac_jit_compile(b->cg, obj_path, &c->stats.jit, err, sizeof err);
         moac_cg_free(b->cg); /* the LLVM module is gone; release its context now */
         b->cg = NULL;
         if (!c->jit) {
@@ -465,12 +464,12 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
         moac_cpu_free(c);
         return NULL;
     }
-    if (getenv("MOAC_DEBUG")) {
+    if (moac_log_debug(o.log)) {
         moac_strbuf why;
         moac_strbuf_init(&why);
         describe_peak(b, &why);
-        fprintf(stderr, "moac: graph '%s' needs %.3f GiB of activations\n%s", g->name,
-                (double)c->arena_bytes / 1073741824.0, why.data);
+        moac_log_printf(o.log, "moac: graph '%s' needs %.3f GiB of activations\n%s", g->name,
+                        (double)c->arena_bytes / 1073741824.0, why.data);
         moac_strbuf_free(&why);
     }
     c->kernels = b->kernels;
@@ -488,15 +487,15 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
             return NULL;
         }
     }
-    int threads = o.threads > 0 ? o.threads : moac_target_host()->threads;
+    int threads = o.threads > 0 ? o.threads : t->threads;
     c->pool = moac_pool_new(threads);
     c->stats.kernels = c->nkernels;
     c->stats.fused_nodes = b->fused;
     c->stats.fallback_nodes = b->fallbacks;
     c->stats.functions = count_functions(c->kernels, c->nkernels);
     c->stats.arena_bytes = c->arena_bytes;
-    const char *prof = getenv("MOAC_PROFILE");
-    if (prof && *prof && strcmp(prof, "0")) {
+    c->log = o.log;
+    if (o.profile) {
         c->prof = calloc((size_t)b->nsteps + 1, sizeof *c->prof);
         if (!c->prof) abort();
     }
@@ -512,14 +511,15 @@ static const char *step_label(const moac_cpu *c, int s, char *buf, size_t len) {
     return buf;
 }
 
-/* MOAC_PROFILE=1: time per op kind (the kernel name without its n<id>_ prefix), per run, on stderr. */
+/* opts.profile (MOAC_PROFILE=1): time per op kind (the kernel name without its n<id>_ prefix),
+ * per run, on the log. */
 static void print_profile(const moac_cpu *c) {
     int n = c->b.nsteps;
     double total = 0;
     for (int s = 0; s < n; s++) total += c->prof[s];
     if (!c->runs || total <= 0) return;
-    fprintf(stderr, "profile of '%s': %.2f ms per run over %d runs, %d steps\n", c->g->name, 1e3 * total / c->runs,
-            c->runs, n);
+    moac_log_printf(c->log, "profile of '%s': %.2f ms per run over %d runs, %d steps\n", c->g->name,
+                    1e3 * total / c->runs, c->runs, n);
     enum { MAXK = 128 };
     char names[MAXK][128];
     double t[MAXK];
@@ -542,8 +542,8 @@ static void print_profile(const moac_cpu *c) {
         int best = -1;
         for (int k = 0; k < kinds; k++)
             if (count[k] >= 0 && (best < 0 || t[k] > t[best])) best = k;
-        fprintf(stderr, "  %-40s %4d kernels %9.3f ms %5.1f%%\n", names[best], count[best], 1e3 * t[best] / c->runs,
-                100 * t[best] / total);
+        moac_log_printf(c->log, "  %-40s %4d kernels %9.3f ms %5.1f%%\n", names[best], count[best],
+                        1e3 * t[best] / c->runs, 100 * t[best] / total);
         count[best] = -1;
     }
 }
@@ -710,12 +710,12 @@ static int filter_kernels(moac_cg *cg, const moac_graph *g, const char *prefix, 
     return 0;
 }
 
-char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d) {
+char *moac_cpu_emit(const moac_graph *g, const moac_target *t, int assembly, const char *kernel, moac_diag *d) {
     moac_arena a;
     moac_arena_init(&a);
     moac_build b = {0};
     char *text = NULL;
-    if (!(g = scheduled(g, &a, d)) || build_emit(&b, g, NULL, d)) goto done;
+    if (!(g = scheduled(g, &a, d)) || build_emit(&b, g, t, d)) goto done;
     if (kernel && *kernel && filter_kernels(b.cg, g, kernel, d)) goto done;
     char err[4096];
     text = moac_jit_emit_text(b.cg, assembly, err, sizeof err);

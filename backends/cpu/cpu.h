@@ -26,8 +26,11 @@
 typedef struct moac_cpu moac_cpu;
 
 typedef struct moac_cpu_opts {
-    int threads;        /* 0: the target's default (all cores, or MOAC_THREADS) */
-    int no_cache;       /* 1: bypass the compile cache */
+    int threads;           /* 0: the target's */
+    const moac_target *target; /* NULL: the host (moac_target_host) */
+    const char *cache_dir; /* the compile cache (backends/llvm/jit.h); NULL or "": none */
+    const moac_log *log;   /* debugging lines, cache warnings, the profile; must outlive the moac_cpu */
+    int profile;           /* time every kernel; moac_cpu_free writes the time per kind to log */
 } moac_cpu_opts;
 
 typedef struct moac_cpu_stats {
@@ -57,9 +60,10 @@ int moac_cpu_run(moac_cpu *c, const moac_interp_opts *opts, char *err, size_t er
 const void *moac_cpu_result(const moac_cpu *c, const char *name);
 moac_cpu_stats moac_cpu_get_stats(const moac_cpu *c);
 
-/* For `moac emit`: the graph's LLVM module (optimised) as IR text or assembly; with `kernel`
- * set, only the functions whose name starts with it. Returns a malloc'd string or NULL. */
-char *moac_cpu_emit(const moac_graph *g, int assembly, const char *kernel, moac_diag *d);
+/* For `moac emit`: the graph's LLVM module (optimised for t; NULL: the host) as IR text or
+ * assembly; with `kernel` set, only the functions whose name starts with it. Returns a malloc'd
+ * string or NULL. */
+char *moac_cpu_emit(const moac_graph *g, const moac_target *t, int assembly, const char *kernel, moac_diag *d);
 /* Everything of moac_cpu_new that depends on the graph — scheduling, fusion, every kernel's
  * emitter, the memory plan, LLVM's verifier on the module — without LLVM's optimisation and
  * code generation (seconds for a large graph) or allocating the activations: 0, or -1 with d. */

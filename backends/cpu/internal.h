@@ -62,7 +62,7 @@ LLVMValueRef moac_cg_dropout_keep(moac_cg *cg, LLVMValueRef seed, LLVMValueRef s
  * cache hit needs no emission at all. Load returns -1 (nothing changed) when the file is absent,
  * damaged, or not for this graph. */
 void moac_plan_save(const moac_build *b, const char *path);
-int moac_plan_load(moac_build *b, const char *path);
+int moac_plan_load(moac_build *b, const char *path, const moac_log *log);
 
 /* The reference-kernel path for ops without an emitter (fallback.c). */
 int moac_fallback_run(const moac_node *n, void *const *in, void *out, const moac_interp_opts *o, char *err,

@@ -70,10 +70,10 @@ static int take(const char *data, size_t len, size_t *at, void *dst, size_t n) {
     return 1;
 }
 
-int moac_plan_load(moac_build *b, const char *path) {
+int moac_plan_load(moac_build *b, const char *path, const moac_log *log) {
     if (!*path) return -1;
     size_t len, at = 0;
-    char *data = moac_jit_cache_load(path, &len); /* checksum verified */
+    char *data = moac_jit_cache_load(path, &len, log); /* checksum verified */
     if (!data) return -1;
     header h;
     int ok = take(data, len, &at, &h, sizeof h) && !memcmp(h.magic, magic, sizeof magic) &&

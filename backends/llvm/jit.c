@@ -31,23 +31,6 @@ static int take_error(LLVMErrorRef e, const char *what, char *err, size_t errlen
     return -1;
 }
 
-/* The cache directory in use ("" when the cache is off). */
-static const char *cache_dir(void) {
-    static char dir[1024];
-    const char *off = getenv("MOAC_CACHE");
-    if (off && !strcmp(off, "0")) return "";
-    const char *d = getenv("MOAC_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (d && *d)
-        snprintf(dir, sizeof dir, "%s", d);
-    else if (xdg && *xdg)
-        snprintf(dir, sizeof dir, "%s/moac", xdg);
-    else if (home && *home)
-        snprintf(dir, sizeof dir, "%s/.cache/moac", home);
-    else
-        return "";
-    return dir;
-}
-
 /* mkdir -p for the cache directory; failure just means no cache. */
 static int make_dirs(const char *path) {
     char tmp[1200];
@@ -136,7 +119,7 @@ static uint64_t entry_sum(const entry_header *h, const void *payload) {
     return moac_hash_bytes(sum, payload, (size_t)h->len);
 }
 
-void *moac_jit_cache_load(const char *path, size_t *len) {
+void *moac_jit_cache_load(const char *path, size_t *len, const moac_log *log) {
     *len = 0;
     if (!*path || access(path, F_OK)) return NULL; /* no entry: a plain miss */
     char *buf, why[512];
@@ -158,8 +141,8 @@ void *moac_jit_cache_load(const char *path, size_t *len) {
     }
     if (problem) {
         /* One line, then a fresh compile replaces the entry; never run what it holds. */
-        fprintf(stderr, "moac: warning: compile cache entry %s is damaged (%s); recompiling and replacing it\n", path,
-                problem);
+        moac_log_printf(log, "moac: warning: compile cache entry %s is damaged (%s); recompiling and replacing it\n",
+                        path, problem);
         free(buf);
         remove(path);
         return NULL;
@@ -170,9 +153,9 @@ void *moac_jit_cache_load(const char *path, size_t *len) {
 }
 
 /* The cached object, checked (moac_jit_cache_load) and still required to be an ELF file. */
-static LLVMMemoryBufferRef cache_read(const char *path) {
+static LLVMMemoryBufferRef cache_read(const char *path, const moac_log *log) {
     size_t n;
-    char *bytes = moac_jit_cache_load(path, &n);
+    char *bytes = moac_jit_cache_load(path, &n, log);
     if (!bytes) return NULL;
     LLVMMemoryBufferRef buf = NULL;
     if (n >= 64 && !memcmp(bytes, "\177ELF", 4))
@@ -205,9 +188,8 @@ void moac_jit_cache_store(const char *path, const void *bytes, size_t len) {
     if (!ok || rename(tmp, path)) remove(tmp);
 }
 
-const char *moac_jit_cache_path(const char *key, const char *ext, char *buf, size_t len) {
-    const char *dir = cache_dir();
-    if (!*dir || !key) {
+const char *moac_jit_cache_path(const char *dir, const char *key, const char *ext, char *buf, size_t len) {
+    if (!dir || !*dir || !key) {
         if (len) buf[0] = 0;
         return buf;
     }
@@ -243,15 +225,14 @@ void moac_jit_key(const char *material, size_t len, const moac_target *t, const 
     snprintf(key, 17, "%016llx", (unsigned long long)h);
 }
 
-moac_jit *moac_jit_load_cached(const char *key, const moac_target *t) {
-    char path[1100];
-    LLVMMemoryBufferRef obj = cache_read(moac_jit_cache_path(key, ".o", path, sizeof path));
+moac_jit *moac_jit_load_cached(const char *path, const moac_target *t, const moac_log *log) {
+    LLVMMemoryBufferRef obj = *path ? cache_read(path, log) : NULL;
     if (!obj) return NULL;
     char err[512];
     return load_object(obj, t, err, sizeof err);
 }
 
-moac_jit *moac_jit_compile(moac_cg *cg, const char *key, moac_jit_stats *stats, char *err, size_t errlen) {
+moac_jit *moac_jit_compile(moac_cg *cg, const char *path, moac_jit_stats *stats, char *err, size_t errlen) {
     moac_jit_stats st = stats ? *stats : (moac_jit_stats){0};
     double t1 = moac_seconds();
     LLVMTargetMachineRef tm = moac_target_machine(cg->target, err, errlen);
@@ -266,9 +247,7 @@ moac_jit *moac_jit_compile(moac_cg *cg, const char *key, moac_jit_stats *stats, 
     LLVMDisposeModule(cg->mod);
     cg->mod = NULL;
     if (bad) return NULL;
-    char path[1100];
-    moac_jit_cache_store(moac_jit_cache_path(key, ".o", path, sizeof path), LLVMGetBufferStart(obj),
-                         LLVMGetBufferSize(obj));
+    if (path) moac_jit_cache_store(path, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj));
     double t2 = moac_seconds();
     st.compile_s = t2 - t1;
     moac_jit *j = load_object(obj, cg->target, err, errlen);

@@ -18,6 +18,8 @@ static int lanes(const char *features) {
     return 4;
 }
 
+static int clamp_threads(long n) { return n > 0 ? (int)(n > 256 ? 256 : n) : 1; }
+
 static void init_host(void) {
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
@@ -26,22 +28,28 @@ static void init_host(void) {
     char *features = LLVMGetHostCPUFeatures();
     host.kind = MOAC_TARGET_HOST;
     snprintf(host.triple, sizeof host.triple, "%s", triple);
-    const char *cpu_env = getenv("MOAC_CPU"), *feat_env = getenv("MOAC_CPU_FEATURES");
-    snprintf(host.cpu, sizeof host.cpu, "%s", cpu_env && *cpu_env ? cpu_env : cpu);
-    snprintf(host.features, sizeof host.features, "%s", feat_env && *feat_env ? feat_env : features);
+    snprintf(host.cpu, sizeof host.cpu, "%s", cpu);
+    snprintf(host.features, sizeof host.features, "%s", features);
     LLVMDisposeMessage(triple);
     LLVMDisposeMessage(cpu);
     LLVMDisposeMessage(features);
     host.vec = lanes(host.features);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *t = getenv("MOAC_THREADS");
-    if (t && atoi(t) > 0) n = atoi(t);
-    host.threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+    host.threads = clamp_threads(sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 const moac_target *moac_target_host(void) {
     pthread_once(&host_once, init_host);
     return &host;
+}
+
+void moac_target_override(moac_target *t, const char *cpu, const char *features, int threads) {
+    *t = *moac_target_host();
+    if (cpu && *cpu) snprintf(t->cpu, sizeof t->cpu, "%s", cpu);
+    if (features && *features) {
+        snprintf(t->features, sizeof t->features, "%s", features);
+        t->vec = lanes(t->features);
+    }
+    if (threads > 0) t->threads = clamp_threads(threads);
 }
 
 LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t errlen) {

@@ -16,9 +16,13 @@ typedef struct moac_target {
     int threads;      /* worker threads the runtime uses (host) */
 } moac_target;
 
-/* The machine this process runs on: triple, CPU name and features from LLVM's host queries.
- * MOAC_CPU / MOAC_CPU_FEATURES override them (to reproduce another machine's code). */
+/* The machine this process runs on: triple, CPU name and features from LLVM's host queries,
+ * all its cores. */
 const moac_target *moac_target_host(void);
+/* The host with another CPU name, feature string (to reproduce another machine's code) or
+ * thread count; NULL / "" / 0 keep the host's. The `moac` command fills these from MOAC_CPU,
+ * MOAC_CPU_FEATURES and MOAC_THREADS (cli/env.c). */
+void moac_target_override(moac_target *t, const char *cpu, const char *features, int threads);
 /* A TargetMachine for t at -O3 (caller disposes), or NULL with a message in err. */
 LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t errlen);
 /* A short stable string naming the target and everything of it the code depends on, for cache

@@ -26,6 +26,13 @@ expect_rc 2 "$moac" emit "$spec" --llvm --asm
 expect_rc 2 "$moac" emit "$spec" --bogus
 expect_rc 2 "$moac" emit
 expect_rc 1 "$moac" emit missing.moa
+# --backend picks the table whose code is shown; the interpreter generates none.
+expect_rc 0 "$moac" emit "$spec" --backend cpu --llvm --kernel "$prefix"
+grep -q "^define void @$kernel" "$tmp/out" || fail "emit --backend cpu: no $kernel"
+expect_rc 2 "$moac" emit "$spec" --backend interp
+grep -q "the interp backend generates no code to show" "$tmp/err" || fail "emit --backend interp: $(cat "$tmp/err")"
+expect_rc 2 "$moac" emit "$spec" --backend gpu
+grep -q "unknown backend 'gpu' (available: cpu, interp)" "$tmp/err" || fail "emit --backend gpu: $(cat "$tmp/err")"
 
 # The compile cache: a fresh directory, two runs of the same spec.
 export MOAC_CACHE_DIR="$tmp/cache"

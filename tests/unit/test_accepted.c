@@ -59,7 +59,7 @@ static void accept(tally *t, const char *path, const char *text, int native) {
             ok = moac_cpu_verify(g, &diag) == 0;
             if (ok && native) {
                 stage = "CPU backend, native code";
-                char *asm_text = moac_cpu_emit(g, 1, NULL, &diag);
+                char *asm_text = moac_cpu_emit(g, NULL, 1, NULL, &diag);
                 ok = asm_text != NULL;
                 free(asm_text);
                 t->native += ok;

@@ -1,0 +1,73 @@
+/* The environment variables of the `moac` command, read here and nowhere in the library (the
+ * library takes them as options: moac_compile_opts, moac_pipeline.log), so the command behaves
+ * as it always has and a program using the library is not steered by its environment:
+ *
+ *   MOAC_THREADS       worker threads of the CPU backend (default: all cores)
+ *   MOAC_CPU           the CPU name LLVM generates code for (default: this machine's)
+ *   MOAC_CPU_FEATURES  its feature string, e.g. +avx2,+fma (default: this machine's)
+ *   MOAC_CACHE=0       no compile cache
+ *   MOAC_CACHE_DIR     the compile cache (default: $XDG_CACHE_HOME/moac, else ~/.cache/moac)
+ *   MOAC_PROFILE=1     the time per kernel kind, when a run ends
+ *   MOAC_DEBUG=1       each pass's node count, the compile phases, the activations' peak
+ *
+ * A flag variable is on when set to anything but "" or "0". Everything goes to stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/llvm/target.h"
+#include "cli/cli.h"
+
+static int flag(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0");
+}
+
+static void to_stderr(void *ctx, const char *text) {
+    (void)ctx;
+    fputs(text, stderr);
+}
+
+static struct {
+    int ready;
+    moac_log log;
+    moac_target target;
+    char cache_dir[1024];
+    moac_compile_opts opts;
+} env;
+
+static void cache_dir(char *dir, size_t len) {
+    const char *off = getenv("MOAC_CACHE");
+    dir[0] = 0;
+    if (off && !strcmp(off, "0")) return;
+    const char *d = getenv("MOAC_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (d && *d) snprintf(dir, len, "%s", d);
+    else if (xdg && *xdg) snprintf(dir, len, "%s/moac", xdg);
+    else if (home && *home) snprintf(dir, len, "%s/.cache/moac", home);
+}
+
+static void read_env(void) {
+    if (env.ready) return;
+    env.ready = 1;
+    env.log = (moac_log){.write = to_stderr, .debug = flag("MOAC_DEBUG")};
+    const char *threads = getenv("MOAC_THREADS");
+    moac_target_override(&env.target, getenv("MOAC_CPU"), getenv("MOAC_CPU_FEATURES"), threads ? atoi(threads) : 0);
+    cache_dir(env.cache_dir, sizeof env.cache_dir);
+    env.opts = (moac_compile_opts){.target = &env.target, .cache_dir = env.cache_dir, .log = &env.log,
+                                   .profile = flag("MOAC_PROFILE")};
+}
+
+const moac_compile_opts *moac_cli_compile_opts(void) {
+    read_env();
+    return &env.opts;
+}
+
+const moac_log *moac_cli_log(void) {
+    read_env();
+    return &env.log;
+}
+
+const moac_target *moac_cli_target(void) {
+    read_env();
+    return &env.target;
+}
