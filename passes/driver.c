@@ -33,11 +33,15 @@ int moac_pass_exists(const char *name) {
     return 0;
 }
 
+/* Does p ask for the IR after pass `name`? */
+static int dumps(const moac_pipeline *p, const char *name) {
+    return p && p->dump && (p->print_after_all || (p->print_after && !strcmp(p->print_after, name)));
+}
+
 static void after(const char *name, const moac_graph *g, const moac_pipeline *p) {
     if (!p) return;
     if (moac_log_debug(p->log)) moac_log_printf(p->log, "moac: pass %-8s %zu nodes\n", name, g->count);
-    if (!p->dump) return;
-    if (!p->print_after_all && !(p->print_after && !strcmp(p->print_after, name))) return;
+    if (!dumps(p, name)) return;
     if (p->print_after_all || p->dot) {
         moac_strbuf_printf(p->dump, "%s after pass '%s'\n", p->dot ? "//" : "#", name);
     }
@@ -79,7 +83,7 @@ int moac_pipeline_schedule(moac_graph *g, const moac_sched_rules *r, const moac_
     after("schedule", g, p);
     /* The plan is the backend's to recompute from the schedule, so it is made here only to be
      * printed. */
-    if (r->plan && p && p->dump && (p->print_after_all || (p->print_after && !strcmp(p->print_after, "plan")))) {
+    if (r->plan && dumps(p, "plan")) {
         moac_plan plan;
         if (r->plan(g, &plan, d)) return -1;
         after("plan", g, p);

@@ -150,6 +150,30 @@ static void test_bad_schedules(void **state) {
     assert_int_equal(failures, 0);
 }
 
+/* head + variant[k] + tail must verify for k = 0 and fail with `error` for k = 1. */
+static void check_join(const char *head, const char *const variant[2], const char *tail, const char *error) {
+    for (int bad = 0; bad < 2; bad++) {
+        moac_arena a;
+        moac_arena_init(&a);
+        moac_diag d;
+        moac_diag_init(&d);
+        moac_strbuf t;
+        moac_strbuf_init(&t);
+        moac_strbuf_printf(&t, "%s%s%s", head, variant[bad], tail);
+        moac_graph *g = read_and_verify(&a, &d, moac_strbuf_cstr(&t));
+        if (!bad && !g) print_error("%s", moac_strbuf_cstr(&d.out));
+        if (bad) {
+            assert_null(g);
+            assert_non_null(strstr(moac_strbuf_cstr(&d.out), error));
+        } else {
+            assert_non_null(g);
+        }
+        moac_strbuf_free(&t);
+        moac_diag_free(&d);
+        moac_arena_free(&a);
+    }
+}
+
 /* A join: the three attention_grads of one attention may be one kernel with three stored
  * values; two grads with different operands may not. */
 static void test_join(void **state) {
@@ -166,27 +190,8 @@ static void test_join(void **state) {
                        "  %o3 = output(%dv) name=\"dv\" : f32[1,2,4,8]\n}\n";
     const char *dq[] = {"  %dq = attention_grad(%q, %k, %v, %g) causal=1 scale=0.5 which=0 : f32[1,2,4,8] @k0\n",
                         "  %dq = attention_grad(%q, %k, %k, %g) causal=1 scale=0.5 which=0 : f32[1,2,4,8] @k0\n"};
-    for (int bad = 0; bad < 2; bad++) {
-        moac_arena a;
-        moac_arena_init(&a);
-        moac_diag d;
-        moac_diag_init(&d);
-        moac_strbuf t;
-        moac_strbuf_init(&t);
-        moac_strbuf_printf(&t, "%s%s%s", head, dq[bad], tail);
-        moac_graph *g = read_and_verify(&a, &d, moac_strbuf_cstr(&t));
-        if (!bad && !g) print_error("%s", moac_strbuf_cstr(&d.out));
-        if (bad) {
-            assert_null(g);
-            assert_non_null(strstr(moac_strbuf_cstr(&d.out), "t.ir:7:3: error: as read: %dk = attention_grad: is a "
-                                                             "second stored value of kernel 0 (with %dq)"));
-        } else {
-            assert_non_null(g);
-        }
-        moac_strbuf_free(&t);
-        moac_diag_free(&d);
-        moac_arena_free(&a);
-    }
+    check_join(head, dq, tail, "t.ir:7:3: error: as read: %dk = attention_grad: is a second stored value of kernel "
+                               "0 (with %dq)");
 }
 
 /* A backend with no softmax kernel that fuses what the shared rule allows, and one that fuses
@@ -325,27 +330,8 @@ static void test_forward_join(void **state) {
                          "  %l = attention_lse(%q, %k, %k) causal=0 scale=0.5 : f32[1,2,4] @k0\n"};
     const char *tail = "  %o1 = output(%att) name=\"att\" : f32[1,2,4,8]\n"
                        "  %o2 = output(%l) name=\"lse\" : f32[1,2,4]\n}\n";
-    for (int bad = 0; bad < 2; bad++) {
-        moac_arena a;
-        moac_arena_init(&a);
-        moac_diag d;
-        moac_diag_init(&d);
-        moac_strbuf t;
-        moac_strbuf_init(&t);
-        moac_strbuf_printf(&t, "%s%s%s", head, lse[bad], tail);
-        moac_graph *g = read_and_verify(&a, &d, moac_strbuf_cstr(&t));
-        if (!bad && !g) print_error("%s", moac_strbuf_cstr(&d.out));
-        if (bad) {
-            assert_null(g);
-            assert_non_null(strstr(moac_strbuf_cstr(&d.out), "t.ir:5:3: error: as read: %l = attention_lse: is a "
-                                                             "second stored value of kernel 0 (with %att)"));
-        } else {
-            assert_non_null(g);
-        }
-        moac_strbuf_free(&t);
-        moac_diag_free(&d);
-        moac_arena_free(&a);
-    }
+    check_join(head, lse, tail, "t.ir:5:3: error: as read: %l = attention_lse: is a second stored value of kernel "
+                                "0 (with %att)");
 }
 
 int main(void) {
