@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const moac_backend_ops *const registry[] = {&moac_cpu_backend, &moac_interp_backend};
+static const moac_backend_ops *const registry[] = {&moac_cpu_backend, &moac_interp_backend, &moac_cuda_backend};
 enum { NBACKENDS = sizeof registry / sizeof *registry };
 
 const moac_backend_ops *moac_backend_find(const char *name) {

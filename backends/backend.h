@@ -42,6 +42,7 @@ typedef struct moac_compile_opts {
     const moac_log *log;              /* what the backend has to say (describe's lines are the
                                          caller's to log); must outlive the compiled graph */
     int profile;                      /* time every kernel; the table goes to log at free */
+    int device;                       /* the GPU of a GPU backend (cuda: its ordinal) */
 } moac_compile_opts;
 
 /* A backend's operations. `impl` is the backend's own handle, made by compile. The graph-level
@@ -88,6 +89,7 @@ const moac_backend_ops *moac_backend_default(void);
 
 extern const moac_backend_ops moac_cpu_backend;    /* backends/cpu/backend.c */
 extern const moac_backend_ops moac_interp_backend; /* backends/interp/backend.c */
+extern const moac_backend_ops moac_cuda_backend;   /* backends/cuda/backend.c */
 
 /* A graph compiled for a backend. */
 typedef struct moac_compiled moac_compiled;

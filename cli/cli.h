@@ -18,6 +18,7 @@ int moac_cmd_train(int argc, char **argv);
 int moac_cmd_eval(int argc, char **argv);
 int moac_cmd_generate(int argc, char **argv);
 int moac_cmd_emit(int argc, char **argv);
+int moac_cmd_verify(int argc, char **argv);
 
 /* Prints the diagnostics gathered so far to stderr. */
 void moac_cli_flush(moac_diag *d);
@@ -29,6 +30,8 @@ int moac_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((f
 const moac_compile_opts *moac_cli_compile_opts(void);
 const moac_log *moac_cli_log(void);
 const struct moac_target *moac_cli_target(void);
+/* --device N: the GPU of the compile options (0), or a usage error (MOAC_EXIT_USAGE). */
+int moac_cli_device(const char *cmd, const char *value);
 /* The backend --backend NAME names (0), or a usage error listing the registry (MOAC_EXIT_USAGE). */
 int moac_cli_backend(const char *cmd, const char *name, const moac_backend_ops **out);
 /* If arg is "--name=value" or "--name" followed by a value in argv, sets *value. */

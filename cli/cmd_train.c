@@ -11,8 +11,8 @@
 #include "runtime/train.h"
 
 static const char train_help[] =
-    "usage: moac train FILE [--data PATH] [--steps N] [--until N] [--backend cpu|interp]\n"
-    "                       [--out DIR] [--resume CKPT] [--batch N] [--quiet]\n"
+    "usage: moac train FILE [--data PATH] [--steps N] [--until N] [--backend cpu|cuda|interp]\n"
+    "                       [--device N] [--out DIR] [--resume CKPT] [--batch N] [--quiet]\n"
     "\n"
     "Trains the spec FILE. Without --data (and no `data` in its train block) it trains on the\n"
     "built-in synthetic associative-recall task and reports answer accuracy.\n"
@@ -24,8 +24,10 @@ static const char train_help[] =
     "  --until N        stop after step N with a checkpoint, as Ctrl-C would (train in parts)\n"
     "  --batch N        sequences per step (overrides the spec's batch; batches depend on it,\n"
     "                   so keep it the same when resuming for identical losses)\n"
-    "  --backend NAME   cpu (default: native code from LLVM, f32, all cores or MOAC_THREADS) or\n"
+    "  --backend NAME   cpu (default: native code from LLVM, f32, all cores or MOAC_THREADS),\n"
+    "                   cuda (an NVIDIA GPU through its driver; PTX from LLVM, f32) or\n"
     "                   interp (the reference interpreter: f64, slow, the oracle)\n"
+    "  --device N       the GPU of --backend cuda (default 0)\n"
     "  --out DIR        where ckpt.safetensors and metrics.jsonl go (default: runs/<spec name>)\n"
     "  --resume CKPT    continue from a checkpoint; the losses match the uninterrupted run\n"
     "  --quiet          print only errors and the final line\n"
@@ -36,7 +38,8 @@ static const char train_help[] =
     "(moac.lock): a second run there is refused while the first is alive.\n";
 
 static const char eval_help[] =
-    "usage: moac eval FILE --ckpt CKPT [--data PATH] [--batches N] [--batch N] [--backend cpu|interp]\n"
+    "usage: moac eval FILE --ckpt CKPT [--data PATH] [--batches N] [--batch N]\n"
+    "                 [--backend cpu|cuda|interp] [--device N]\n"
     "\n"
     "Prints the validation loss of the checkpoint CKPT of spec FILE (and the answer accuracy on\n"
     "the synthetic task), over the same validation batches training evaluates on. Without --data\n"
@@ -45,7 +48,7 @@ static const char eval_help[] =
 
 static const char generate_help[] =
     "usage: moac generate FILE --ckpt CKPT [--prompt TEXT] [--tokens N] [--temperature T]\n"
-    "                          [--top-k K] [--seed S] [--backend cpu|interp] [--quiet]\n"
+    "                          [--top-k K] [--seed S] [--backend cpu|cuda|interp] [--device N] [--quiet]\n"
     "\n"
     "Continues TEXT with the checkpoint CKPT of spec FILE, one token at a time, and prints the\n"
     "prompt and its continuation on stdout. The tokens are the checkpoint's: its characters (or\n"
@@ -59,7 +62,7 @@ static const char generate_help[] =
     "                   (default 0.8)\n"
     "  --top-k K        sample among the K most likely tokens only; 0: all (default 200)\n"
     "  --seed S         the sampling stream: the same seed gives the same text (default 1)\n"
-    "  --backend NAME   cpu (default) or interp\n"
+    "  --backend NAME   cpu (default), cuda (--device N: which GPU) or interp\n"
     "  --quiet          no compile or speed lines on stderr\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -151,6 +154,8 @@ int moac_cmd_train(int argc, char **argv) {
             if (parse_count("train", "--until", v, 1, &o.until)) return MOAC_EXIT_USAGE;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
             if (moac_cli_backend("train", v, &o.backend)) return MOAC_EXIT_USAGE;
+        } else if (moac_cli_flag_value(argc, argv, &i, "--device", &v)) {
+            if (moac_cli_device("train", v)) return MOAC_EXIT_USAGE;
         } else if (take_path("train", argv[i], &path)) {
             return MOAC_EXIT_USAGE;
         }
@@ -179,6 +184,8 @@ int moac_cmd_eval(int argc, char **argv) {
             o.batch = (int)n;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
             if (moac_cli_backend("eval", v, &o.backend)) return MOAC_EXIT_USAGE;
+        } else if (moac_cli_flag_value(argc, argv, &i, "--device", &v)) {
+            if (moac_cli_device("eval", v)) return MOAC_EXIT_USAGE;
         } else if (take_path("eval", argv[i], &path)) {
             return MOAC_EXIT_USAGE;
         }
@@ -228,6 +235,8 @@ int moac_cmd_generate(int argc, char **argv) {
             o.seed = (uint64_t)n;
         } else if (moac_cli_flag_value(argc, argv, &i, "--backend", &v)) {
             if (moac_cli_backend("generate", v, &o.backend)) return MOAC_EXIT_USAGE;
+        } else if (moac_cli_flag_value(argc, argv, &i, "--device", &v)) {
+            if (moac_cli_device("generate", v)) return MOAC_EXIT_USAGE;
         } else if (take_path("generate", argv[i], &path)) {
             return MOAC_EXIT_USAGE;
         }

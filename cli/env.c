@@ -62,6 +62,16 @@ const moac_compile_opts *moac_cli_compile_opts(void) {
     return &env.opts;
 }
 
+int moac_cli_device(const char *cmd, const char *value) {
+    char *end;
+    long n = strtol(value, &end, 10);
+    if (!*value || *end || n < 0 || n > 1023)
+        return moac_cli_usage_error(cmd, "--device needs a GPU number (0, 1, ...), not '%s'", value);
+    read_env();
+    env.opts.device = (int)n;
+    return 0;
+}
+
 const moac_log *moac_cli_log(void) {
     read_env();
     return &env.log;

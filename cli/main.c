@@ -18,7 +18,8 @@ static const char usage[] =
     "  train FILE [options]   train a spec (synthetic task by default, or --data text)\n"
     "  eval FILE --ckpt CKPT  validation loss (and answer accuracy) of a checkpoint\n"
     "  generate FILE --ckpt CKPT  continue a prompt with a checkpoint (sampling or greedy)\n"
-    "  emit FILE --llvm|--asm the LLVM IR or assembly the CPU backend generates\n"
+    "  emit FILE --llvm|--asm|--ptx  the LLVM IR, assembly or PTX a backend generates\n"
+    "  verify FILE [options]  one graph on two backends (cpu and interp, cuda and cpu) compared\n"
     "\n"
     "Run 'moac <command> --help' for a command's options; 'moac --version' for versions.\n"
     "Specs: docs/language.md. IR: docs/ir.md.\n";
@@ -33,6 +34,7 @@ static const struct {
     {"eval", moac_cmd_eval},
     {"generate", moac_cmd_generate},
     {"emit", moac_cmd_emit},
+    {"verify", moac_cmd_verify},
 };
 
 void moac_cli_flush(moac_diag *d) {

@@ -151,7 +151,9 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
     moac_cg *cg = b->cg;
     const moac_node *sib[3];
     int joint = join_of(b, n, sib);
-    moac_emit_fn fn = joint ? moac_emit_attention_grads : moac_cpu_emitter(n->op);
+    moac_emit_fn fn = joint ? moac_emit_attention_grads : NULL;
+    if (!fn && b->emitter) fn = b->emitter(n->op);
+    if (!fn) fn = moac_cpu_emitter(n->op);
     if (!fn) {
         moac_diag_file_error(d, NULL, "internal error: %%%u (%s) is scheduled as a kernel but the cpu backend has "
                              "no emitter for it", n->id, moac_op_info_get(n->op)->name);
@@ -283,7 +285,7 @@ static int schedule(moac_build *b, moac_diag *d) {
     return 0;
 }
 
-static void build_free(moac_build *b) {
+void moac_build_free(moac_build *b) {
     for (int s = 0; s < b->nslots; s++)
         if (b->slots[s].owned) free(b->slots[s].ext);
     free(b->slots);
@@ -307,9 +309,10 @@ static void build_alloc(moac_build *b, const moac_graph *g) {
     if (!b->slot_of || !b->inlined || !b->join) abort();
 }
 
-/* Schedules g and emits its kernels into a fresh module (b->cg) for target t (NULL: the host). */
-static int build_emit(moac_build *b, const moac_graph *g, const moac_target *t, moac_diag *d) {
+int moac_build_emit(moac_build *b, const moac_graph *g, const moac_target *t, moac_emit_fn (*emitter)(moac_op),
+                    moac_diag *d) {
     build_alloc(b, g);
+    b->emitter = emitter;
     b->cg = moac_cg_new(g->name, t);
     b->cg->scratch = scratch_slot;
     b->cg->planner = b;
@@ -324,10 +327,15 @@ static int build_emit(moac_build *b, const moac_graph *g, const moac_target *t, 
 /* g as the CPU backend renders it: g itself when it is scheduled already (IR text written after
  * pass 'schedule'), checked against what the CPU renders; otherwise a copy in a, scheduled by the
  * shared pass with the CPU's rules. NULL with d when the schedule cannot be rendered. */
-static const moac_graph *scheduled(const moac_graph *g, moac_arena *a, moac_diag *d) {
-    if (moac_graph_scheduled(g)) return moac_sched_check_rules(g, &moac_cpu_sched_rules, d) ? NULL : g;
+const moac_graph *moac_build_scheduled(const moac_graph *g, const moac_sched_rules *rules, moac_arena *a,
+                                       moac_diag *d) {
+    if (moac_graph_scheduled(g)) return moac_sched_check_rules(g, rules, d) ? NULL : g;
     moac_graph *c = moac_graph_clone(a, g);
-    return moac_pipeline_schedule(c, &moac_cpu_sched_rules, NULL, d) ? NULL : c;
+    return moac_pipeline_schedule(c, rules, NULL, d) ? NULL : c;
+}
+
+static const moac_graph *scheduled(const moac_graph *g, moac_arena *a, moac_diag *d) {
+    return moac_build_scheduled(g, &moac_cpu_sched_rules, a, d);
 }
 
 /* The compile-cache key of g: its IR text (which determines every kernel), the target (with the
@@ -343,7 +351,7 @@ static void graph_key(const moac_graph *g, const moac_target *t, char key[17]) {
 /* b's slots as the buffers of a memory plan (passes/plan.h): every slot outside the arena (inputs,
  * params, the run's parameters) left out; slot[i] is buffer i's slot. Caller frees p->buffers and
  * *slot. The offsets are the slots' (from the cache, or planned). */
-static moac_plan slot_buffers(const moac_build *b, int **slot) {
+moac_plan moac_build_buffers(const moac_build *b, int **slot) {
     moac_plan p = {.buffers = calloc((size_t)b->nslots + 1, sizeof *p.buffers), .steps = b->nsteps};
     *slot = calloc((size_t)b->nslots + 1, sizeof **slot);
     if (!p.buffers || !*slot) abort();
@@ -358,9 +366,9 @@ static moac_plan slot_buffers(const moac_build *b, int **slot) {
 }
 
 /* Pass 'plan' over b's slots: their arena offsets. Returns the arena bytes. */
-static size_t plan_slots(moac_build *b) {
+size_t moac_build_plan(moac_build *b) {
     int *slot;
-    moac_plan p = slot_buffers(b, &slot);
+    moac_plan p = moac_build_buffers(b, &slot);
     size_t bytes = moac_plan_memory(&p);
     for (int i = 0; i < p.count; i++) {
         moac_slot *sl = &b->slots[slot[i]];
@@ -373,17 +381,17 @@ static size_t plan_slots(moac_build *b) {
     return bytes;
 }
 
-static size_t arena_extent(const moac_build *b) {
+size_t moac_build_arena_bytes(const moac_build *b) {
     int *slot;
-    moac_plan p = slot_buffers(b, &slot);
+    moac_plan p = moac_build_buffers(b, &slot);
     free(p.buffers);
     free(slot);
     return p.peak_bytes;
 }
 
-static void describe_peak(const moac_build *b, moac_strbuf *out) {
+void moac_build_describe_peak(const moac_build *b, moac_strbuf *out) {
     int *slot;
-    moac_plan p = slot_buffers(b, &slot);
+    moac_plan p = moac_build_buffers(b, &slot);
     moac_plan_describe_peak(&p, out);
     free(p.buffers);
     free(slot);
@@ -392,7 +400,7 @@ static void describe_peak(const moac_build *b, moac_strbuf *out) {
 static int by_kernel_name(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
 
 /* Distinct kernel names: the functions compiled (a reused kernel keeps the name of its first node). */
-static int count_functions(const moac_kernel_desc *k, int n) {
+int moac_build_functions(const moac_kernel_desc *k, int n) {
     if (n <= 0) return 0;
     const char **names = malloc((size_t)n * sizeof *names);
     if (!names) abort();
@@ -429,13 +437,13 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
         c->stats.jit.cache_hit = 1;
         c->stats.jit.load_s = moac_seconds() - t1;
     } else {
-        build_free(b);
-        if (build_emit(b, g, t, d)) {
+        moac_build_free(b);
+        if (moac_build_emit(b, g, t, NULL, d)) {
             moac_cpu_free(c);
             return NULL;
         }
         c->stats.schedule_s = moac_seconds() - t1;
-        plan_slots(b);
+        moac_build_plan(b);
         char err[4096];
         c->jit = moac_jit_compile(b->cg, obj_path, &c->stats.jit, err, sizeof err);
         moac_cg_free(b->cg); /* the LLVM module is gone; release its context now */
@@ -448,14 +456,14 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
         moac_plan_save(b, plan_path);
     }
     b->slots[MOAC_SLOT_PARAMS].ext = &c->params;
-    c->arena_bytes = arena_extent(b);
+    c->arena_bytes = moac_build_arena_bytes(b);
     double have = moac_mem_available();
     if (have > 0 && (double)c->arena_bytes > 0.9 * have) c->arena = NULL;
     else c->arena = aligned_alloc(64, (c->arena_bytes + 63) / 64 * 64 + 64);
     if (!c->arena) {
         moac_strbuf why;
         moac_strbuf_init(&why);
-        describe_peak(b, &why);
+        moac_build_describe_peak(b, &why);
         moac_diag_file_error(d, NULL,
                              "graph '%s' needs %.1f GiB of activations on the CPU backend at its peak, but only %.1f "
                              "GiB of memory is available; lower the batch (--batch N) or the context in the spec\n%s",
@@ -467,7 +475,7 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
     if (moac_log_debug(o.log)) {
         moac_strbuf why;
         moac_strbuf_init(&why);
-        describe_peak(b, &why);
+        moac_build_describe_peak(b, &why);
         moac_log_printf(o.log, "moac: graph '%s' needs %.3f GiB of activations\n%s", g->name,
                         (double)c->arena_bytes / 1073741824.0, why.data);
         moac_strbuf_free(&why);
@@ -492,7 +500,7 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
     c->stats.kernels = c->nkernels;
     c->stats.fused_nodes = b->fused;
     c->stats.fallback_nodes = b->fallbacks;
-    c->stats.functions = count_functions(c->kernels, c->nkernels);
+    c->stats.functions = moac_build_functions(c->kernels, c->nkernels);
     c->stats.arena_bytes = c->arena_bytes;
     c->log = o.log;
     if (o.profile) {
@@ -559,7 +567,7 @@ void moac_cpu_free(moac_cpu *c) {
     free(c->fns);
     moac_jit_free(c->jit);
     free(c->arena);
-    build_free(&c->b);
+    moac_build_free(&c->b);
     moac_arena_free(&c->graph_arena);
     free(c);
 }
@@ -596,8 +604,8 @@ static void *slot_ptr(const moac_cpu *c, int s) {
 
 /* i32 inputs read as indices are checked before any kernel runs, so kernels never see an index
  * outside its table (the generated code does not check). */
-static int check_indices(const moac_cpu *c, char *err, size_t errlen) {
-    const moac_graph *g = c->g;
+int moac_build_check_indices(const moac_build *b, char *err, size_t errlen) {
+    const moac_graph *g = b->g;
     for (size_t i = 0; i < g->count; i++) {
         const moac_node *n = g->nodes[i];
         int arg = -1;
@@ -612,9 +620,9 @@ static int check_indices(const moac_cpu *c, char *err, size_t errlen) {
         }
         if (arg < 0) continue;
         const moac_node *src = n->args[arg];
-        while (src->op == MOAC_OP_RESHAPE && c->b.slot_of[src->id] == c->b.slot_of[src->args[0]->id]) src = src->args[0];
+        while (src->op == MOAC_OP_RESHAPE && b->slot_of[src->id] == b->slot_of[src->args[0]->id]) src = src->args[0];
         if (src->op != MOAC_OP_INPUT) continue;
-        const int32_t *v = slot_ptr(c, c->b.slot_of[src->id]);
+        const int32_t *v = b->slots[b->slot_of[src->id]].ext; /* inputs live outside the arena */
         int64_t count = moac_type_numel(&src->type);
         for (int64_t j = 0; j < count; j++)
             if (v[j] < 0 || v[j] >= bound) {
@@ -630,7 +638,7 @@ static int check_indices(const moac_cpu *c, char *err, size_t errlen) {
 static int run_steps(moac_cpu *c, const moac_interp_opts *opts, char *err, size_t errlen) {
     moac_interp_opts o = opts ? *opts : (moac_interp_opts){0};
     c->params = (moac_run_params){o.seed, o.step, (uint64_t)o.training};
-    if (check_indices(c, err, errlen)) return -1;
+    if (moac_build_check_indices(&c->b, err, errlen)) return -1;
     for (int k = 0; k < c->nkernels; k++)
         for (int j = 0; j < c->kernels[k].nslots; j++) c->tables[k][j] = slot_ptr(c, c->kernels[k].slots[j]);
     const moac_build *b = &c->b;
@@ -671,7 +679,7 @@ moac_cpu_stats moac_cpu_get_stats(const moac_cpu *c) { return c->stats; }
 /* Keeps only the kernels whose name starts with prefix — by their own name, or by the name their
  * node would have given them (a node reusing an identical node's kernel still answers to
  * n<its id>_). Returns -1 (reported) when none matches. */
-static int filter_kernels(moac_cg *cg, const moac_graph *g, const char *prefix, moac_diag *d) {
+int moac_build_filter_kernels(moac_cg *cg, const moac_graph *g, const char *prefix, moac_diag *d) {
     size_t len = strlen(prefix);
     int any = 0;
     char *keep = calloc((size_t)cg->nkernels + 1, 1);
@@ -715,13 +723,13 @@ char *moac_cpu_emit(const moac_graph *g, const moac_target *t, int assembly, con
     moac_arena_init(&a);
     moac_build b = {0};
     char *text = NULL;
-    if (!(g = scheduled(g, &a, d)) || build_emit(&b, g, t, d)) goto done;
-    if (kernel && *kernel && filter_kernels(b.cg, g, kernel, d)) goto done;
+    if (!(g = scheduled(g, &a, d)) || moac_build_emit(&b, g, t, NULL, d)) goto done;
+    if (kernel && *kernel && moac_build_filter_kernels(b.cg, g, kernel, d)) goto done;
     char err[4096];
     text = moac_jit_emit_text(b.cg, assembly, err, sizeof err);
     if (!text) moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
 done:
-    build_free(&b);
+    moac_build_free(&b);
     moac_arena_free(&a);
     return text;
 }
@@ -730,14 +738,14 @@ int moac_cpu_verify(const moac_graph *g, moac_diag *d) {
     moac_arena a;
     moac_arena_init(&a);
     moac_build b = {0};
-    int rc = !(g = scheduled(g, &a, d)) || build_emit(&b, g, NULL, d) ? -1 : 0;
+    int rc = !(g = scheduled(g, &a, d)) || moac_build_emit(&b, g, NULL, NULL, d) ? -1 : 0;
     if (!rc) {
-        plan_slots(&b);
+        moac_build_plan(&b);
         char err[4096];
         rc = moac_jit_verify(b.cg, err, sizeof err);
         if (rc) moac_diag_file_error(d, NULL, "compiling graph '%s' for the CPU failed: %s", g->name, err);
     }
-    build_free(&b);
+    moac_build_free(&b);
     moac_arena_free(&a);
     return rc;
 }
@@ -747,16 +755,16 @@ int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_
     moac_arena a;
     moac_arena_init(&a);
     moac_build b = {0};
-    int rc = !(g = scheduled(g, &a, d)) || build_emit(&b, g, t, d) ? -1 : 0;
+    int rc = !(g = scheduled(g, &a, d)) || moac_build_emit(&b, g, t, NULL, d) ? -1 : 0;
     if (!rc) {
-        plan_slots(&b);
+        moac_build_plan(&b);
         out->kernels = b.nkernels;
-        out->functions = count_functions(b.kernels, b.nkernels);
+        out->functions = moac_build_functions(b.kernels, b.nkernels);
         out->fused_nodes = b.fused;
         out->fallback_nodes = b.fallbacks;
-        out->arena_bytes = arena_extent(&b);
+        out->arena_bytes = moac_build_arena_bytes(&b);
     }
-    build_free(&b);
+    moac_build_free(&b);
     moac_arena_free(&a);
     return rc;
 }
@@ -768,13 +776,13 @@ int moac_cpu_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {
         return -1;
     }
     moac_build b = {0};
-    int rc = build_emit(&b, g, NULL, d) ? -1 : 0;
+    int rc = moac_build_emit(&b, g, NULL, NULL, d) ? -1 : 0;
     if (!rc) {
-        plan_slots(&b);
+        moac_build_plan(&b);
         int *slot;
-        *out = slot_buffers(&b, &slot);
+        *out = moac_build_buffers(&b, &slot);
         free(slot);
     }
-    build_free(&b);
+    moac_build_free(&b);
     return rc;
 }

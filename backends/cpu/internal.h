@@ -4,6 +4,8 @@
 #include "backends/cpu/cpu.h"
 #include "backends/cpu/emit.h"
 #include "backends/llvm/cg.h"
+#include "passes/plan.h"
+#include "support/arena.h"
 
 /* Slot 0 of every plan holds the run's parameters, read by kernels that need them (dropout). */
 typedef struct moac_run_params {
@@ -45,10 +47,35 @@ typedef struct moac_build {
     int nsteps, capsteps;
     int fused, fallbacks;
     void *emitted;            /* what each emitted node's kernels were, for reuse (cpu.c) */
+    moac_emit_fn (*emitter)(moac_op); /* a target's own emitter for op, before the CPU's (NULL: none) */
     int nemitted, capemitted;
 } moac_build;
 
 int moac_build_slot(moac_build *b, int64_t bytes, const moac_node *n);
+
+/* The build as other LLVM targets use it (the CUDA backend renders the same emitters for NVPTX):
+ * the graph scheduled with rules (g itself when it carries a schedule, checked; else a copy in a;
+ * NULL after reporting), its kernels emitted into a fresh module b->cg for target t (emitter:
+ * the target's own emitters, asked first; NULL: the CPU's only), pass 'plan' over its slots
+ * (returns the arena bytes), and the buffers of that plan (slot[i] is buffer i's slot; the caller
+ * frees both). */
+const moac_graph *moac_build_scheduled(const moac_graph *g, const moac_sched_rules *rules, moac_arena *a,
+                                       moac_diag *d);
+int moac_build_emit(moac_build *b, const moac_graph *g, const moac_target *t, moac_emit_fn (*emitter)(moac_op),
+                    moac_diag *d);
+size_t moac_build_plan(moac_build *b);
+moac_plan moac_build_buffers(const moac_build *b, int **slot);
+size_t moac_build_arena_bytes(const moac_build *b);
+void moac_build_describe_peak(const moac_build *b, moac_strbuf *out);
+/* Distinct kernel functions among n kernels (an alias keeps its first node's name). */
+int moac_build_functions(const moac_kernel_desc *k, int n);
+/* Token ids and targets in the i32 inputs (their slots' ext) against their tables: 0, or -1
+ * with the first bad one in err. Kernels do not check indices. */
+int moac_build_check_indices(const moac_build *b, char *err, size_t errlen);
+/* `moac emit --kernel PREFIX`: deletes every kernel function of cg but those named PREFIX* (or
+ * whose node would name them so); -1, reported, when none matches. */
+int moac_build_filter_kernels(moac_cg *cg, const moac_graph *g, const char *prefix, moac_diag *d);
+void moac_build_free(moac_build *b);
 /* Emits the fused elementwise/layout kernel computing `root` (fuse.c). */
 int moac_fuse_emit(moac_build *b, const moac_node *root);
 /* Whether n can be computed inside a fused elementwise kernel (fuse.c). */

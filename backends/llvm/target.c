@@ -52,7 +52,31 @@ void moac_target_override(moac_target *t, const char *cpu, const char *features,
     if (threads > 0) t->threads = clamp_threads(threads);
 }
 
+static pthread_once_t nvptx_once = PTHREAD_ONCE_INIT;
+
+static void init_nvptx(void) {
+    LLVMInitializeNVPTXTargetInfo();
+    LLVMInitializeNVPTXTarget();
+    LLVMInitializeNVPTXTargetMC();
+    LLVMInitializeNVPTXAsmPrinter();
+}
+
+void moac_target_nvptx(moac_target *t, int sm) {
+    pthread_once(&nvptx_once, init_nvptx);
+    memset(t, 0, sizeof *t);
+    t->kind = MOAC_TARGET_NVPTX;
+    snprintf(t->triple, sizeof t->triple, "nvptx64-nvidia-cuda");
+    snprintf(t->cpu, sizeof t->cpu, "sm_%d", sm);
+    /* PTX ISA 8.0 is the first with sm_90; the driver JIT-compiles it for newer GPUs too */
+    snprintf(t->features, sizeof t->features, "+ptx80");
+    /* the emitters' vectors become ld/st.v4 where aligned and scalars elsewhere: a GPU thread
+     * has no wide registers, so 4 lanes keeps the unrolled bodies small */
+    t->vec = 4;
+    t->threads = 1;
+}
+
 LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t errlen) {
+    if (t->kind == MOAC_TARGET_NVPTX) pthread_once(&nvptx_once, init_nvptx);
     LLVMTargetRef target;
     char *msg = NULL;
     if (LLVMGetTargetFromTriple(t->triple, &target, &msg)) {
@@ -61,7 +85,8 @@ LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t
         return NULL;
     }
     return LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, LLVMCodeGenLevelAggressive,
-                                   LLVMRelocDefault, LLVMCodeModelJITDefault);
+                                   LLVMRelocDefault,
+                                   t->kind == MOAC_TARGET_NVPTX ? LLVMCodeModelDefault : LLVMCodeModelJITDefault);
 }
 
 const char *moac_target_key(const moac_target *t) {

@@ -23,6 +23,8 @@ const moac_target *moac_target_host(void);
  * thread count; NULL / "" / 0 keep the host's. The `moac` command fills these from MOAC_CPU,
  * MOAC_CPU_FEATURES and MOAC_THREADS (cli/env.c). */
 void moac_target_override(moac_target *t, const char *cpu, const char *features, int threads);
+/* NVIDIA GPUs of compute capability sm/10 (90: Hopper) through LLVM's NVPTX target, PTX ISA 8.0. */
+void moac_target_nvptx(moac_target *t, int sm);
 /* A TargetMachine for t at -O3 (caller disposes), or NULL with a message in err. */
 LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t errlen);
 /* A short stable string naming the target and everything of it the code depends on, for cache

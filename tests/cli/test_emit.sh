@@ -32,7 +32,7 @@ grep -q "^define void @$kernel" "$tmp/out" || fail "emit --backend cpu: no $kern
 expect_rc 2 "$moac" emit "$spec" --backend interp
 grep -q "the interp backend generates no code to show" "$tmp/err" || fail "emit --backend interp: $(cat "$tmp/err")"
 expect_rc 2 "$moac" emit "$spec" --backend gpu
-grep -q "unknown backend 'gpu' (available: cpu, interp)" "$tmp/err" || fail "emit --backend gpu: $(cat "$tmp/err")"
+grep -q "unknown backend 'gpu' (available: cpu, interp, cuda)" "$tmp/err" || fail "emit --backend gpu: $(cat "$tmp/err")"
 
 # The compile cache: a fresh directory, two runs of the same spec.
 export MOAC_CACHE_DIR="$tmp/cache"
@@ -57,5 +57,5 @@ l3=$(grep -o '"loss":[0-9.e-]*' "$tmp/run3/metrics.jsonl" | head -n 2)
 MOAC_CACHE_DIR=/proc/moac-cache expect_rc 0 "$moac" train "$spec" --steps 1 --out "$tmp/run4"
 expect_rc 0 "$moac" train "$spec" --steps 1 --backend interp --out "$tmp/run5"
 expect_rc 2 "$moac" train "$spec" --steps 1 --backend gpu --out "$tmp/run6"
-grep -q "unknown backend 'gpu' (available: cpu, interp)" "$tmp/err" || fail "bad backend message: $(cat "$tmp/err")"
+grep -q "unknown backend 'gpu' (available: cpu, interp, cuda)" "$tmp/err" || fail "bad backend message: $(cat "$tmp/err")"
 finish

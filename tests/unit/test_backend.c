@@ -26,11 +26,11 @@ static void test_registry(void **state) {
     moac_strbuf names;
     moac_strbuf_init(&names);
     moac_backend_names(&names);
-    assert_string_equal(moac_strbuf_cstr(&names), "cpu, interp");
+    assert_string_equal(moac_strbuf_cstr(&names), "cpu, interp, cuda");
     moac_strbuf_free(&names);
     /* every backend has what the runtime calls unconditionally */
-    const moac_backend_ops *all[] = {&moac_cpu_backend, &moac_interp_backend};
-    for (int i = 0; i < 2; i++) {
+    const moac_backend_ops *all[] = {&moac_cpu_backend, &moac_interp_backend, &moac_cuda_backend};
+    for (int i = 0; i < 3; i++) {
         assert_non_null(all[i]->rules);
         assert_non_null(all[i]->compile);
         assert_non_null(all[i]->write);
@@ -41,6 +41,9 @@ static void test_registry(void **state) {
     }
     assert_null(moac_interp_backend.emit);
     assert_null(moac_interp_backend.bind);
+    assert_null(moac_cuda_backend.bind); /* weights are copied to the device */
+    assert_non_null(moac_cuda_backend.emit);
+    assert_ptr_equal(moac_backend_find("cuda"), &moac_cuda_backend);
 }
 
 /* Runs y = a * a on be; fills y (f32) and y64 (f64). */
