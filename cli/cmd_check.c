@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "runtime/data_source.h"
 
 static const char help[] =
     "usage: moac check FILE [--json]\n"
@@ -10,7 +11,9 @@ static const char help[] =
     "Parses and checks the spec FILE (with its includes). On success prints a summary: shape,\n"
     "attention tree, parameter count (tied weights once; non-embedding = minus position\n"
     "embeddings), forward FLOPs at full context (MoSA paper convention) and KV-cache bytes per\n"
-    "token. On errors prints each one with file:line:col and exits 1.\n"
+    "token. On errors prints each one with file:line:col and exits 1. Token files the spec\n"
+    "names (data = tokens(...)) are checked as training checks them: each must exist, hold whole\n"
+    "tokens, at least one window of context + 1 per split, and only tokens below the vocab.\n"
     "\n"
     "  --json    print one JSON object instead (width, layers, heads, params,\n"
     "            params_nonembedding, flops_forward, kv_bytes_per_token, attention, ...)\n";
@@ -35,6 +38,8 @@ int moac_cmd_check(int argc, char **argv) {
     moac_diag_init(&diag);
     moac_spec *spec = moac_spec_load(&arena, path, &diag);
     int rc = MOAC_EXIT_OK;
+    /* token files that cannot train are refused here too, with training's messages */
+    if (spec && moac_data_check(spec, &diag)) spec = NULL;
     if (spec) {
         moac_strbuf out;
         moac_strbuf_init(&out);

@@ -32,12 +32,14 @@ static const sema_builtin builtins[] = {
     {"adamw", {"lr", "betas", "weight_decay", "eps"}, 0, "AdamW optimiser"},
     {"cosine", {"warmup", "min_lr"}, 0, "linear warm-up, then cosine decay to min_lr"},
     {"synthetic", {"pairs", "layout"}, 0, "the built-in associative-recall task"},
+    {"tokens", {"train", "val", "vocab", "dtype"}, 0, "token files (flat little-endian u16 or u32, nanoGPT's .bin)"},
 };
 
 /* Bare words with a meaning of their own (options of the builtins above). */
 static const char *const symbols[] = {
     "softmax", "sigmoid", "gelu", "relu", "soft", "hard", "learned", "none",
-    "constant", "mse", "bce", "char", "byte", "he", "normal", "joined", "separate", NULL,
+    "constant", "mse", "bce", "char", "byte", "he", "normal", "joined", "separate",
+    "u16", "u32", NULL,
 };
 
 const sema_builtin *sema_builtin_find(const char *name) {

@@ -484,7 +484,7 @@ static moac_scheme *to_scheme(sema *s, const sema_val *v, const moac_spec *m, in
 static int model_shape(sema *s, moac_spec *m) {
     sema_scope *sc = &s->model;
     int bad = 0;
-    int_field(s, sc, "vocab", 0, 1, 2, 1 << 24, &m->vocab);
+    int_field(s, sc, "vocab", 0, 1, 2, MOAC_MAX_VOCAB, &m->vocab);
     int_field(s, sc, "layers", 0, 1, 1, 4096, &m->layers);
     bad |= int_field(s, sc, "context", 0, 1, 1, 1 << 20, &m->context);
     bad |= int_field(s, sc, "width", 0, 1, 1, 1 << 20, &m->width);
@@ -562,6 +562,58 @@ static int model_attention(sema *s, moac_spec *m) {
 
 /* ---- the train block ------------------------------------------------------------------- */
 
+/* A file name argument of tokens(): a non-empty string (required: the training file). */
+static int token_path(sema *s, const sema_val *call, const char *p, int required, const char **out) {
+    *out = NULL;
+    sema_val *v = sema_arg(call, p);
+    if (!v) {
+        if (!required) return 0;
+        moac_diag_error(s->diag, call->loc, "tokens() needs the training file first: tokens(\"train.bin\")");
+        return -1;
+    }
+    if (sema_want_str(s, v, moac_arena_printf(s->arena, "'%s' of tokens()", p), out)) return -1;
+    if (!**out) {
+        moac_diag_error(s->diag, v->loc, "'%s' of tokens() is an empty file name", p);
+        return -1;
+    }
+    return 0;
+}
+
+/* data = tokens("train.bin", val = "val.bin", vocab = V, dtype = u16 | u32): token files. The
+ * vocab defaults to the model's and may be below it (nanoGPT pads GPT-2's 50257 to 50304), never
+ * above (a token would have no embedding); dtype defaults to u16 when every token fits in 16
+ * bits (vocab <= 65536), else u32. With a val file, split has nothing to split. */
+static int tokens_data(sema *s, moac_spec *m, const sema_val *v) {
+    moac_train_spec *t = &m->train;
+    static const char *const dtypes[] = {"u16", "u32", NULL};
+    int bad = token_path(s, v, "train", 1, &t->tokens_train) | token_path(s, v, "val", 0, &t->tokens_val);
+    int vocab_bad = opt_int(s, v, "vocab", m->vocab, 2, MOAC_MAX_VOCAB, &t->tokens_vocab);
+    bad |= vocab_bad;
+    if (!vocab_bad && m->vocab >= 2 && t->tokens_vocab > m->vocab) {
+        moac_diag_error(s->diag, sema_arg_loc(v, "vocab"), "tokens(vocab = %d) is above the model's vocab %d: tokens "
+                        "from %d up would have no embedding; raise the model's vocab to %d or more", t->tokens_vocab,
+                        m->vocab, m->vocab, t->tokens_vocab);
+        bad = 1;
+    }
+    int dtype = t->tokens_vocab <= 65536 ? 0 : 1;
+    int dtype_bad = opt_choice(s, v, "dtype", dtype, dtypes, &dtype);
+    bad |= dtype_bad;
+    if (!vocab_bad && !dtype_bad && dtype == 0 && t->tokens_vocab > 65536) {
+        moac_diag_error(s->diag, sema_arg_loc(v, "dtype"), "dtype = u16 holds tokens up to 65535, but the vocab is %d; "
+                        "use dtype = u32 (and files written as 32-bit tokens)", t->tokens_vocab);
+        bad = 1;
+    }
+    t->token_bytes = dtype == 0 ? 2 : 4;
+    if (t->tokens_val && sema_lookup(&s->train, "split")) {
+        moac_diag_error(s->diag, field_loc(s, &s->train, "split"), "split has no effect when tokens() names a "
+                        "validation file (val = \"%s\"); remove split, or remove val to split \"%s\"",
+                        t->tokens_val, t->tokens_train);
+        bad = 1;
+    }
+    t->data_loc = v->loc;
+    return bad ? -1 : 0;
+}
+
 static int train_block(sema *s, moac_spec *m) {
     moac_train_spec *t = &m->train;
     sema_scope *sc = &s->train;
@@ -578,8 +630,11 @@ static int train_block(sema *s, moac_spec *m) {
             bad |= opt_int(s, v, "pairs", 8, 1, 1 << 16, &t->synth_pairs);
             bad |= opt_choice(s, v, "layout", MOAC_SYNTH_JOINED, layouts, &layout);
             t->synth_layout = (moac_synth_layout)layout;
+        } else if (sema_is_call(v, "tokens")) {
+            bad |= tokens_data(s, m, v) != 0;
         } else {
-            moac_diag_error(s->diag, v->loc, "expected a file name (\"input.txt\") or synthetic for data, got %s",
+            moac_diag_error(s->diag, v->loc, "expected a file name (\"input.txt\"), tokens(\"train.bin\") or synthetic "
+                            "for data, got %s",
                             sema_val_describe(s, v));
             bad = 1;
         }

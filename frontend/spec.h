@@ -76,9 +76,17 @@ typedef enum moac_tokenizer { MOAC_TOK_CHAR, MOAC_TOK_BYTE } moac_tokenizer;
 /* The synthetic task's layouts (docs/training.md): a listed pair is one token, or a key then a value. */
 typedef enum moac_synth_layout { MOAC_SYNTH_JOINED, MOAC_SYNTH_SEPARATE } moac_synth_layout;
 
+/* The model's vocab is at most this (sema); a token file's tokens are below its own vocab, at most the model's. */
+#define MOAC_MAX_VOCAB (1 << 24)
+
 typedef struct moac_train_spec {
-    const char *data;          /* text file; NULL = the built-in synthetic task */
+    const char *data;          /* text file; NULL = token files (tokens_train) or the built-in synthetic task */
     moac_loc data_loc;
+    /* data = tokens("train.bin", val = "val.bin", vocab = V, dtype = u16 | u32): token files */
+    const char *tokens_train;  /* the training token file; NULL when the data is not token files */
+    const char *tokens_val;    /* the validation token file; NULL: the last 1 - split of tokens_train */
+    int tokens_vocab;          /* every token is below it; at most the model's vocab (default: equal) */
+    int token_bytes;           /* 2 (u16) or 4 (u32), little-endian */
     moac_tokenizer tokenizer;
     int synth_pairs;           /* synthetic associative recall: key-value pairs per sequence */
     moac_synth_layout synth_layout;

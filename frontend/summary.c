@@ -85,6 +85,9 @@ void moac_spec_summary(const moac_spec *s, const char *path, moac_strbuf *b) {
     const moac_train_spec *t = &s->train;
     moac_strbuf_puts(b, "  train      ");
     if (t->data) moac_strbuf_puts(b, t->data);
+    else if (t->tokens_train)
+        moac_strbuf_printf(b, "token files %s%s%s (%s, vocab %d)", t->tokens_train, t->tokens_val ? " and " : "",
+                           t->tokens_val ? t->tokens_val : "", t->token_bytes == 4 ? "u32" : "u16", t->tokens_vocab);
     else moac_strbuf_printf(b, "synthetic recall task (%d pairs, %s)", t->synth_pairs,
                             t->synth_layout == MOAC_SYNTH_JOINED ? "joined" : "separate");
     moac_strbuf_printf(b, ", batch %d, %d steps, AdamW lr %g betas (%g, %g) wd %g, %s schedule, clip %g\n", t->batch,

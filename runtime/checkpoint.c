@@ -72,6 +72,24 @@ int moac_checkpoint_save(const char *path, const moac_spec *spec, const moac_sta
         put(&l, "data", "synthetic");
         put_u64(&l, "synthetic_pairs", (uint64_t)ds->pairs);
         put(&l, "synthetic_layout", layout_names[ds->layout]);
+    } else if (ds->kind == MOAC_DATA_TOKENS) {
+        put(&l, "data", "tokens");
+        put(&l, "token_dtype", moac_token_dtype_name(ds->token_bytes));
+        put(&l, "data_path", ds->given ? ds->given : ds->path);
+        put(&l, "data_abspath", ds->abspath ? ds->abspath : ds->path);
+        put_u64(&l, "data_bytes", ds->bytes);
+        put(&l, "data_sha256", ds->sha256);
+        if (ds->map[1]) {
+            put(&l, "val_path", ds->val_given);
+            put(&l, "val_abspath", ds->val_abspath);
+            put_u64(&l, "val_bytes", ds->val_bytes);
+            put(&l, "val_sha256", ds->val_sha256);
+        } else {
+            snprintf(split, sizeof split, "%.17g", ds->split);
+            put(&l, "split", split);
+        }
+        put_u64(&l, "train_tokens", ds->ntrain);
+        put_u64(&l, "val_tokens", ds->ntokens - ds->ntrain);
     } else {
         put(&l, "data", "text");
         put(&l, "tokenizer", ds->kind == MOAC_DATA_CHAR ? "char" : "byte");
@@ -104,6 +122,11 @@ static const char *const v2_fields[] = {"format", "model", "step", "steps", "see
 static const char *const v2_synthetic[] = {"synthetic_pairs", "synthetic_layout", NULL};
 static const char *const v2_text[] = {"tokenizer", "data_path", "data_abspath", "data_bytes", "data_sha256",
                                       "split", "train_tokens", "val_tokens", NULL};
+static const char *const v2_char[] = {"vocab_chars", NULL};
+static const char *const v2_tokens[] = {"token_dtype", "data_path", "data_abspath", "data_bytes", "data_sha256",
+                                        "train_tokens", "val_tokens", NULL};
+static const char *const v2_tokens_split[] = {"split", NULL};                        /* one file, split */
+static const char *const v2_tokens_val[] = {"val_path", "val_abspath", "val_bytes", "val_sha256", NULL}; /* two */
 
 static int listed(const char *const *list, const char *key) {
     for (; list && *list; list++)
@@ -206,25 +229,21 @@ static int get_split(const meta_reader *r, const char *key, double *out) {
     return 0;
 }
 
-/* Checks that exactly the fields of this format (and data) are there. */
-static int check_fields(const meta_reader *r, const char *const *a, const char *const *b, const char *extra,
+/* Checks that exactly the fields of this format (and data) are there: those of the lists a, b and
+ * c (b and c may be NULL). */
+static int check_fields(const meta_reader *r, const char *const *a, const char *const *b, const char *const *c,
                         const char *what) {
-    const char *const *lists[2] = {a, b};
-    for (int k = 0; k < 2; k++)
+    const char *const *lists[3] = {a, b, c};
+    for (int k = 0; k < 3; k++)
         for (const char *const *f = lists[k]; f && *f; f++)
             if (!moac_safetensors_meta(r->st, *f)) {
                 moac_diag_file_error(r->d, r->path, "lacks metadata field '%s', which a %s has; the checkpoint is "
                                      "damaged or was edited", *f, what);
                 return -1;
             }
-    if (extra && !moac_safetensors_meta(r->st, extra)) {
-        moac_diag_file_error(r->d, r->path, "lacks metadata field '%s', which a %s has; the checkpoint is damaged or "
-                             "was edited", extra, what);
-        return -1;
-    }
     for (int i = 0; i < moac_safetensors_meta_count(r->st); i++) {
         const char *key = moac_safetensors_meta_key(r->st, i);
-        if (!listed(a, key) && !listed(b, key) && !(extra && !strcmp(key, extra))) {
+        if (!listed(a, key) && !listed(b, key) && !listed(c, key)) {
             moac_diag_file_error(r->d, r->path, "has metadata field '%.60s', which a %s does not have; the checkpoint "
                                  "is damaged, was edited, or was written by another program", key, what);
             return -1;
@@ -247,8 +266,64 @@ static int read_meta_v1(const meta_reader *r, moac_ckpt_info *info) {
     return 0;
 }
 
+/* Token files: the training file's record, then the split of it or the validation file's. */
+static int read_meta_tokens(const meta_reader *r, moac_ckpt_info *info) {
+    static const char *const dtypes[] = {"u16", "u32", NULL};
+    info->has_val = moac_safetensors_meta(r->st, "val_path") != NULL;
+    int dtype;
+    if (check_fields(r, v2_fields, v2_tokens, info->has_val ? v2_tokens_val : v2_tokens_split, info->has_val ?
+                     "checkpoint of token files (train and val)" : "checkpoint of a token file (split)") ||
+        get_choice(r, "token_dtype", dtypes, "u16 or u32", &dtype) ||
+        get_text(r, "data_path", 0, info->data_path, sizeof info->data_path) ||
+        get_text(r, "data_abspath", 1, info->data_abspath, sizeof info->data_abspath) ||
+        get_u64(r, "data_bytes", 1, MOAC_LIMIT_TOKEN_BYTES, &info->data_bytes) ||
+        get_sha256(r, "data_sha256", info->data_sha256) ||
+        get_u64(r, "train_tokens", 1, MOAC_LIMIT_TOKEN_BYTES, &info->train_tokens) ||
+        get_u64(r, "val_tokens", 1, MOAC_LIMIT_TOKEN_BYTES, &info->val_tokens))
+        return -1;
+    info->data_kind = MOAC_DATA_TOKENS;
+    info->token_bytes = dtype == 0 ? 2 : 4;
+    uint64_t w = (uint64_t)info->token_bytes;
+    if (info->has_val) {
+        info->split = 1;
+        if (get_text(r, "val_path", 0, info->val_path, sizeof info->val_path) ||
+            get_text(r, "val_abspath", 1, info->val_abspath, sizeof info->val_abspath) ||
+            get_u64(r, "val_bytes", 1, MOAC_LIMIT_TOKEN_BYTES, &info->val_bytes) ||
+            get_sha256(r, "val_sha256", info->val_sha256))
+            return -1;
+    } else if (get_split(r, "split", &info->split)) {
+        return -1;
+    }
+    if (dtype == 0 && info->vocab > 65536) {
+        moac_diag_file_error(r->d, r->path, "metadata field 'vocab' is %d but 'token_dtype' u16 holds tokens up to "
+                             "65535; the checkpoint is damaged or was edited", info->vocab);
+        return -1;
+    }
+    /* whole tokens, split as the loader splits */
+    uint64_t n = info->data_bytes / w;
+    int ok = info->data_bytes % w == 0;
+    if (info->has_val)
+        ok = ok && info->val_bytes % w == 0 && info->train_tokens == n && info->val_tokens == info->val_bytes / w;
+    else
+        ok = ok && info->train_tokens + info->val_tokens == n && info->train_tokens == (uint64_t)floor(info->split * (double)n);
+    if (!ok) {
+        char sizes[128];
+        if (info->has_val)
+            snprintf(sizes, sizeof sizes, "'data_bytes' (%" PRIu64 ") and 'val_bytes' (%" PRIu64 ")", info->data_bytes,
+                     info->val_bytes);
+        else
+            snprintf(sizes, sizeof sizes, "the split %.17g of 'data_bytes' (%" PRIu64 ")", info->split,
+                     info->data_bytes);
+        moac_diag_file_error(r->d, r->path, "metadata fields 'train_tokens' (%" PRIu64 ") and 'val_tokens' (%" PRIu64
+                             ") are not %s in %s tokens; the checkpoint is damaged or was edited", info->train_tokens,
+                             info->val_tokens, sizes, dtypes[dtype]);
+        return -1;
+    }
+    return 0;
+}
+
 static int read_meta_v2(const meta_reader *r, moac_ckpt_info *info) {
-    static const char *const datas[] = {"text", "synthetic", NULL};
+    static const char *const datas[] = {"text", "synthetic", "tokens", NULL};
     static const char *const toks[] = {"char", "byte", NULL};
     static const char *const layouts[] = {"joined", "separate", NULL};
     const char *what = MOAC_CHECKPOINT_FORMAT " checkpoint";
@@ -256,8 +331,12 @@ static int read_meta_v2(const meta_reader *r, moac_ckpt_info *info) {
     uint64_t vocab;
     for (const char *const *f = v2_fields; *f; f++)
         if (!moac_safetensors_meta(r->st, *f)) return check_fields(r, v2_fields, NULL, NULL, what);
-    if (get_choice(r, "data", datas, "text or synthetic", &data) || get_u64(r, "vocab", 1, 256, &vocab)) return -1;
+    /* vocab: up to the model's limit for token files; the checks below bound it for the others */
+    if (get_choice(r, "data", datas, "text, synthetic or tokens", &data) ||
+        get_u64(r, "vocab", 1, data == 2 ? MOAC_MAX_VOCAB : 256, &vocab))
+        return -1;
     info->vocab = (int)vocab;
+    if (data == 2) return read_meta_tokens(r, info);
     if (data == 1) {
         uint64_t pairs;
         if (check_fields(r, v2_fields, v2_synthetic, NULL, "checkpoint of the synthetic task") ||
@@ -278,7 +357,7 @@ static int read_meta_v2(const meta_reader *r, moac_ckpt_info *info) {
     /* text: the tokenizer decides whether there is a character table */
     const char *tv = moac_safetensors_meta(r->st, "tokenizer");
     if (tv && get_choice(r, "tokenizer", toks, "char or byte", &tok)) return -1;
-    if (check_fields(r, v2_fields, v2_text, tok == 0 ? "vocab_chars" : NULL, tok == 0 ? "checkpoint of text "
+    if (check_fields(r, v2_fields, v2_text, tok == 0 ? v2_char : NULL, tok == 0 ? "checkpoint of text "
                      "(tokenizer = char)" : "checkpoint of text (tokenizer = byte)"))
         return -1;
     info->data_kind = tok == 0 ? MOAC_DATA_CHAR : MOAC_DATA_BYTE;

@@ -1,7 +1,8 @@
 /* Checkpoints: the training state in a safetensors file (docs/training.md, "Checkpoint
  * contents"): every parameter under its IR name, the AdamW moments as adam.m.<name> and
  * adam.v.<name>, and metadata — format, model, step, seed, the spec, and the data it was
- * trained on (file, size, sha256, tokenizer, vocabulary and split, or the synthetic task). */
+ * trained on (file, size, sha256, tokenizer, vocabulary and split; token files with their dtype;
+ * or the synthetic task). */
 #ifndef MOAC_CHECKPOINT_H
 #define MOAC_CHECKPOINT_H
 #include <stdint.h>
@@ -32,8 +33,15 @@ typedef struct moac_ckpt_info {
     char data_abspath[MOAC_CKPT_PATH_MAX]; /* absolute */
     uint64_t data_bytes;
     char data_sha256[65];
-    double split;
+    double split;              /* text and one token file; 1 with a validation token file */
     uint64_t train_tokens, val_tokens;
+    /* version 2, token files (data_kind TOKENS; data_* above describe the training file) */
+    int token_bytes;           /* 2 (u16) or 4 (u32) */
+    int has_val;               /* a validation file, described by val_* */
+    char val_path[MOAC_CKPT_PATH_MAX];
+    char val_abspath[MOAC_CKPT_PATH_MAX];
+    uint64_t val_bytes;
+    char val_sha256[65];
     /* version 2, the synthetic task */
     int synth_pairs;
     moac_synth_layout synth_layout;

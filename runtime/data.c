@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "support/readfile.h"
@@ -41,9 +42,13 @@ int moac_synthetic_vocab(moac_synth_layout layout) { return syn_layouts[layout].
 
 void moac_dataset_free(moac_dataset *ds) {
     free(ds->tokens);
+    for (int i = 0; i < 2; i++)
+        if (ds->map[i]) munmap((void *)ds->map[i], ds->map_bytes[i]);
     free((char *)ds->path); /* always our own copy (see set_path) */
     free(ds->given);
     free(ds->abspath);
+    free(ds->val_given);
+    free(ds->val_abspath);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -61,6 +66,12 @@ static void set_path(moac_dataset *ds, const char *path) { ds->path = copy_of(pa
 void moac_dataset_set_given(moac_dataset *ds, const char *given) {
     free(ds->given);
     ds->given = copy_of(given);
+}
+
+void moac_dataset_set_val_given(moac_dataset *ds, const char *val_given) {
+    if (!val_given) return;
+    free(ds->val_given);
+    ds->val_given = copy_of(val_given);
 }
 
 /* The file's absolute path, for the checkpoint's record: realpath, or (if the file went away
@@ -236,6 +247,189 @@ int moac_dataset_load_text(moac_dataset *ds, const char *path, moac_data_kind ki
     return rc;
 }
 
+/* ---- token files ---- */
+
+const char *moac_token_dtype_name(int token_bytes) { return token_bytes == 4 ? "u32" : "u16"; }
+
+/* Token i of a little-endian u16/u32 array, whatever the host's byte order. */
+static uint32_t token_at(const unsigned char *p, int width, size_t i) {
+    p += i * (size_t)width;
+    uint32_t t = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+    if (width == 4) t |= (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return t;
+}
+
+/* Maps one token file read-only after the bounded reader's checks (a regular file within
+ * MOAC_LIMIT_TOKEN_BYTES) and checks its size: not empty, a whole number of tokens. */
+static int map_token_file(moac_dataset *ds, int which, const char *path, moac_diag *d) {
+    char why[512];
+    uint64_t size = 0;
+    int fd = moac_file_open_fd(path, &moac_limits_tokens, &size, why, sizeof why);
+    if (fd < 0) {
+        int missing = errno == ENOENT;
+        moac_diag_file_error(d, path, "cannot read token file: %s%s", why,
+                             missing ? " (data paths are relative to the directory moac runs in)" : "");
+        return -1;
+    }
+    const char *dtype = moac_token_dtype_name(ds->token_bytes);
+    int rc = -1;
+    if (size == 0)
+        moac_diag_file_error(d, path, "the file is empty; a token file holds flat little-endian %s tokens (nanoGPT's "
+                             "train.bin; scripts/tokenize.py writes them)", dtype);
+    else if (size % (uint64_t)ds->token_bytes)
+        moac_diag_file_error(d, path, "is %llu bytes, not a whole number of %d-byte tokens (dtype = %s): %llu byte%s "
+                             "left over at the end; was it written with another dtype, or cut short?",
+                             (unsigned long long)size, ds->token_bytes, dtype,
+                             (unsigned long long)(size % (uint64_t)ds->token_bytes),
+                             size % (uint64_t)ds->token_bytes == 1 ? " is" : "s are");
+    else
+        rc = 0;
+    if (!rc) {
+        void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) {
+            moac_diag_file_error(d, path, "cannot memory-map token file: %s", strerror(errno));
+            rc = -1;
+        } else {
+            ds->map[which] = m;
+            ds->map_bytes[which] = (size_t)size;
+        }
+    }
+    close(fd); /* the mapping stays valid without the descriptor */
+    return rc;
+}
+
+/* The tokens of one split: the training file, the validation file, or a part of the one file. */
+static void token_span(const moac_dataset *ds, int split, const unsigned char **base, size_t *len) {
+    if (split == 0) {
+        *base = ds->map[0];
+        *len = ds->ntrain;
+    } else {
+        *base = ds->map[1] ? ds->map[1] : ds->map[0] + ds->ntrain * (size_t)ds->token_bytes;
+        *len = ds->ntokens - ds->ntrain;
+    }
+}
+
+/* Both splits must hold a window of context + 1 tokens; with one file, as check_split splits. */
+static int check_token_splits(moac_dataset *ds, const moac_token_source *src, moac_diag *d) {
+    if (!src->val) return check_split(ds, src->split, ds->context, d);
+    size_t need = (size_t)ds->context + 1;
+    for (int split = 0; split < 2; split++) {
+        const unsigned char *base;
+        size_t len;
+        token_span(ds, split, &base, &len);
+        if (len >= need) continue;
+        moac_diag_file_error(d, split ? src->val : src->train, "the %s file has %zu tokens, fewer than one window of "
+                             "context + 1 = %zu; use more data or a smaller context", split ? "validation" : "training",
+                             len, need);
+        return -1;
+    }
+    return 0;
+}
+
+/* One pass over a mapped file, in chunks that stay in cache between the hash and the check:
+ * every token below vocab; if sha256 is not NULL, the file's SHA-256 and its first `counted`
+ * tokens added to count. */
+static int scan_token_file(moac_dataset *ds, int which, const char *path, size_t counted, uint64_t *count,
+                           char *sha256, moac_diag *d) {
+    const unsigned char *base = ds->map[which];
+    int w = ds->token_bytes;
+    size_t n = ds->map_bytes[which] / (size_t)w, chunk = ((size_t)1 << 20) / (size_t)w;
+    uint32_t vocab = (uint32_t)ds->vocab;
+    moac_sha256 c;
+    moac_sha256_init(&c);
+    posix_madvise((void *)base, ds->map_bytes[which], POSIX_MADV_SEQUENTIAL);
+    for (size_t lo = 0; lo < n; lo += chunk) {
+        size_t hi = lo + chunk < n ? lo + chunk : n;
+        if (sha256) moac_sha256_update(&c, base + lo * (size_t)w, (hi - lo) * (size_t)w);
+        uint32_t worst = 0;
+        for (size_t i = lo; i < hi; i++) {
+            uint32_t t = token_at(base, w, i);
+            worst = t > worst ? t : worst;
+        }
+        if (worst >= vocab) {
+            size_t i = lo;
+            while (token_at(base, w, i) < vocab) i++;
+            moac_diag_file_error(d, path, "token %u at index %zu (byte offset %zu) is not below the vocab %d; was the "
+                                 "file written by another tokenizer, or as another dtype (read as %s)? Set "
+                                 "tokens(vocab = ..., dtype = ...) to the tokenizer's", token_at(base, w, i), i,
+                                 i * (size_t)w, ds->vocab, moac_token_dtype_name(w));
+            return -1;
+        }
+        for (size_t i = lo; sha256 && i < hi && i < counted; i++) count[token_at(base, w, i)]++;
+    }
+    /* batches read windows at random offsets from here on */
+    posix_madvise((void *)base, ds->map_bytes[which], POSIX_MADV_RANDOM);
+    if (!sha256) return 0;
+    unsigned char digest[32];
+    moac_sha256_final(&c, digest);
+    for (int i = 0; i < 32; i++) snprintf(sha256 + 2 * i, 3, "%02x", digest[i]);
+    return 0;
+}
+
+static double entropy_of_counts(const uint64_t *count, int n, size_t total) {
+    double h = 0;
+    for (int i = 0; i < n; i++)
+        if (count[i]) h -= (double)count[i] / (double)total * log((double)count[i] / (double)total);
+    return h;
+}
+
+/* Every token of both files checked; for training also both hashed, the training split counted. */
+static int scan_tokens(moac_dataset *ds, const moac_token_source *src, int scan, moac_diag *d) {
+    int full = scan == MOAC_TOKENS_TRAIN;
+    uint64_t *count = full ? calloc((size_t)ds->vocab, sizeof *count) : NULL;
+    if (full && !count) {
+        moac_diag_file_error(d, src->train, "out of memory counting %d token kinds", ds->vocab);
+        return -1;
+    }
+    int rc = scan_token_file(ds, 0, src->train, ds->ntrain, count, full ? ds->sha256 : NULL, d);
+    if (!rc && ds->map[1]) rc = scan_token_file(ds, 1, src->val, 0, count, full ? ds->val_sha256 : NULL, d);
+    if (!rc && full) ds->entropy = entropy_of_counts(count, ds->vocab, ds->ntrain);
+    free(count);
+    return rc;
+}
+
+int moac_dataset_load_tokens(moac_dataset *ds, const moac_token_source *src, int context, int scan, moac_diag *d) {
+    assert(src->token_bytes == 2 || src->token_bytes == 4);
+    memset(ds, 0, sizeof *ds);
+    ds->kind = MOAC_DATA_TOKENS;
+    ds->context = context;
+    ds->vocab = src->vocab;
+    ds->token_bytes = src->token_bytes;
+    ds->entropy = NAN;
+    set_path(ds, src->train);
+    int rc = 0;
+    if (context < 1) {
+        moac_diag_file_error(d, src->train, "context = %d must be at least 1", context);
+        rc = -1;
+    }
+    if (!rc && (src->vocab < 1 || src->vocab > MOAC_MAX_VOCAB)) {
+        moac_diag_file_error(d, src->train, "vocab %d is not from 1 to %d", src->vocab, MOAC_MAX_VOCAB);
+        rc = -1;
+    }
+    if (!rc) rc = map_token_file(ds, 0, src->train, d);
+    if (!rc && src->val) rc = map_token_file(ds, 1, src->val, d);
+    if (!rc) {
+        size_t w = (size_t)ds->token_bytes, n0 = ds->map_bytes[0] / w;
+        ds->ntokens = n0 + ds->map_bytes[1] / w;
+        ds->ntrain = n0; /* with one file, check_split sets the split */
+        rc = check_token_splits(ds, src, d);
+    }
+    if (!rc && scan != MOAC_TOKENS_MAP) rc = scan_tokens(ds, src, scan, d);
+    if (!rc) { /* what a checkpoint records of its data */
+        ds->given = copy_of(src->train);
+        ds->abspath = absolute_path(src->train);
+        ds->bytes = ds->map_bytes[0];
+        ds->split = src->val ? 1 : src->split;
+        if (src->val) {
+            ds->val_given = copy_of(src->val);
+            ds->val_abspath = absolute_path(src->val);
+            ds->val_bytes = ds->map_bytes[1];
+        }
+    }
+    if (rc) moac_dataset_free(ds);
+    return rc;
+}
+
 int moac_dataset_synthetic(moac_dataset *ds, int pairs, moac_synth_layout layout, int vocab, int context,
                           const char *spec_path, moac_diag *d) {
     memset(ds, 0, sizeof *ds);
@@ -326,9 +520,24 @@ void moac_dataset_batch(const moac_dataset *ds, int split, uint64_t seed, uint64
         synthetic_batch(ds, split, seed, step, B, T, x, y, answer);
         return;
     }
+    uint64_t stream = moac_rng_stream(MOAC_RNG_BATCH, (uint64_t)split, step);
+    if (ds->kind == MOAC_DATA_TOKENS) {
+        const unsigned char *base;
+        size_t len;
+        token_span(ds, split, &base, &len);
+        assert(len >= (size_t)T + 1);
+        for (int b = 0; b < B; b++) {
+            /* the same draw as for text: offset in [0, len - T - 1] */
+            size_t off = (size_t)moac_rng_below(seed, stream, (uint64_t)b, len - (size_t)T);
+            int32_t *xr = x + (size_t)b * T, *yr = y + (size_t)b * T;
+            for (int t = 0; t < T; t++) xr[t] = (int32_t)token_at(base, ds->token_bytes, off + (size_t)t);
+            memcpy(yr, xr + 1, (size_t)(T - 1) * sizeof *yr);
+            yr[T - 1] = (int32_t)token_at(base, ds->token_bytes, off + (size_t)T);
+        }
+        return;
+    }
     size_t lo = split ? ds->ntrain : 0, hi = split ? ds->ntokens : ds->ntrain;
     assert(hi - lo >= (size_t)T + 1);
-    uint64_t stream = moac_rng_stream(MOAC_RNG_BATCH, (uint64_t)split, step);
     for (int b = 0; b < B; b++) {
         /* offset in [0, len - T - 1]: the window's T + 1 tokens stay inside the split */
         size_t off = lo + (size_t)moac_rng_below(seed, stream, (uint64_t)b, hi - lo - (size_t)T);
@@ -347,6 +556,7 @@ static double entropy(const double *count, int n, double total) {
 
 double moac_dataset_unigram_entropy(const moac_dataset *ds) {
     double count[SYN_MAX_VOCAB] = {0};
+    if (ds->kind == MOAC_DATA_TOKENS) return ds->entropy; /* counted by the scan */
     if (ds->kind != MOAC_DATA_SYNTHETIC) {
         for (size_t i = 0; i < ds->ntrain; i++) count[ds->tokens[i]] += 1;
         return entropy(count, ds->vocab, (double)ds->ntrain);
@@ -384,7 +594,7 @@ void moac_dataset_decode(const moac_dataset *ds, const int32_t *tokens, size_t n
             } else {
                 c = t == SYN_SEP ? ';' : t < v0 ? syn_key_symbols[t - SYN_KEY0] : syn_val_symbols[t - v0];
             }
-        } else if (t >= 0 && t < ds->vocab) {
+        } else if (t >= 0 && t < ds->vocab && ds->kind != MOAC_DATA_TOKENS) { /* token files have no text */
             if (ds->kind == MOAC_DATA_CHAR) c = (char)ds->chars[t];
             else c = (char)t;
         }

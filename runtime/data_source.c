@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "support/readfile.h"
 #include "support/sha256.h"
@@ -57,7 +58,22 @@ static const char *tokenizer_name(moac_data_kind k) { return k == MOAC_DATA_BYTE
 /* The spec's data in words, for notes. */
 static void spec_data_name(const moac_spec *spec, char *buf, size_t n) {
     if (spec->train.data) snprintf(buf, n, "\"%s\"", spec->train.data);
+    else if (spec->train.tokens_train) snprintf(buf, n, "tokens(\"%s\")", spec->train.tokens_train);
     else moac_ckpt_synthetic_name(buf, n, spec->train.synth_pairs, spec->train.synth_layout);
+}
+
+static moac_token_source spec_tokens(const moac_spec *spec) {
+    const moac_train_spec *t = &spec->train;
+    return (moac_token_source){t->tokens_train, t->tokens_val, t->tokens_vocab, t->token_bytes, t->split};
+}
+
+int moac_data_check(const moac_spec *spec, moac_diag *d) {
+    if (!spec->train.tokens_train) return 0;
+    moac_dataset ds;
+    moac_token_source src = spec_tokens(spec);
+    int rc = moac_dataset_load_tokens(&ds, &src, spec->context, MOAC_TOKENS_CHECK, d);
+    if (!rc) moac_dataset_free(&ds);
+    return rc;
 }
 
 static int load_text(moac_dataset *ds, const moac_spec *spec, const char *path, moac_data_kind kind, double split,
@@ -115,7 +131,7 @@ static void note_spec_differs(const moac_spec *spec, const char *ckpt, const moa
     char specname[300];
     spec_data_name(spec, specname, sizeof specname);
     if (info->data_kind == MOAC_DATA_SYNTHETIC) {
-        if (!spec->train.data && spec->train.synth_pairs == info->synth_pairs &&
+        if (!spec->train.data && !spec->train.tokens_train && spec->train.synth_pairs == info->synth_pairs &&
             spec->train.synth_layout == info->synth_layout)
             return;
         char mine[96];
@@ -124,18 +140,85 @@ static void note_spec_differs(const moac_spec *spec, const char *ckpt, const moa
                        ckpt, mine, specname);
         return;
     }
-    if (spec->train.data) {
-        char *real = realpath(spec->train.data, NULL);
+    const char *mine = info->data_kind == MOAC_DATA_TOKENS ? spec->train.tokens_train : spec->train.data;
+    if (mine) {
+        char *real = realpath(mine, NULL);
         int same = real && !strcmp(real, used);
         free(real);
-        if (same || !strcmp(spec->train.data, info->data_path)) return;
+        if (same || !strcmp(mine, info->data_path)) return;
     }
     moac_diag_note(d, (moac_loc){0}, "%s was trained on %s; continuing on it, not on the spec's data %s", ckpt, used,
                    specname);
 }
 
+/* A recorded token file found again: at its absolute path or, if nothing is there, at the path
+ * as given; with its recorded size (its hash is checked after the scan that computes it). */
+static int find_token_file(const char *ckpt, const char *abspath, const char *given, uint64_t bytes,
+                           const char *sha256, const char **path_out, moac_diag *d) {
+    struct stat sb;
+    const char *path = abspath;
+    int found = !stat(abspath, &sb);
+    if (!found && errno == ENOENT && strcmp(abspath, given)) found = !stat(path = given, &sb);
+    *path_out = NULL;
+    if (!found) {
+        moac_diag_file_error(d, ckpt, "was trained on %s (given as %s), which is no longer there; put it back (%" PRIu64
+                             " bytes, sha256 %s)", abspath, given, bytes, sha256);
+        return -1;
+    }
+    if ((uint64_t)sb.st_size != bytes) {
+        moac_diag_file_error(d, ckpt, "was trained on %s, which has changed since (it was %" PRIu64 " bytes with sha256 "
+                             "%s; it is now %" PRIu64 " bytes); restore that file", path, bytes, sha256,
+                             (uint64_t)sb.st_size);
+        return -1;
+    }
+    *path_out = path;
+    return 0;
+}
+
+static int token_file_changed(const char *ckpt, const char *path, uint64_t bytes, const char *was, const char *now,
+                              moac_diag *d) {
+    if (!strcmp(was, now)) return 0;
+    moac_diag_file_error(d, ckpt, "was trained on %s, which has changed since (it was %" PRIu64 " bytes with sha256 %s; "
+                         "it is now %" PRIu64 " bytes with sha256 %s); restore that file", path, bytes, was, bytes, now);
+    return -1;
+}
+
+/* Token files as recorded: found again, mapped, scanned, and the same bytes (size and SHA-256). */
+static int open_recorded_tokens(moac_dataset *ds, const moac_spec *spec, const char *cli_data, const char *ckpt,
+                                const moac_ckpt_info *info, moac_diag *d) {
+    if (cli_data) {
+        moac_diag_file_error(d, ckpt, "was trained on the token file%s %s%s%s, not on text; leave out --data %s to "
+                             "continue on %s, or start a new run (another --out) to train on %s",
+                             info->has_val ? "s" : "", info->data_abspath, info->has_val ? " and " : "",
+                             info->has_val ? info->val_abspath : "", cli_data, info->has_val ? "them" : "it", cli_data);
+        return -1;
+    }
+    const char *train, *val = NULL;
+    if (find_token_file(ckpt, info->data_abspath, info->data_path, info->data_bytes, info->data_sha256, &train, d) ||
+        (info->has_val &&
+         find_token_file(ckpt, info->val_abspath, info->val_path, info->val_bytes, info->val_sha256, &val, d)))
+        return -1;
+    note_spec_differs(spec, ckpt, info, train, d);
+    moac_token_source src = {train, val, info->vocab, info->token_bytes, info->split};
+    if (moac_dataset_load_tokens(ds, &src, spec->context, MOAC_TOKENS_TRAIN, d)) return -1;
+    int changed = token_file_changed(ckpt, train, info->data_bytes, info->data_sha256, ds->sha256, d) ||
+                  (val && token_file_changed(ckpt, val, info->val_bytes, info->val_sha256, ds->val_sha256, d));
+    if (!changed && (ds->ntrain != info->train_tokens || ds->ntokens - ds->ntrain != info->val_tokens))
+        moac_diag_file_error(d, ckpt, "records the split %" PRIu64 " / %" PRIu64 " for %s, but it reads as %zu / %zu; "
+                             "this moac splits differently from the one that wrote the checkpoint", info->train_tokens,
+                             info->val_tokens, train, ds->ntrain, ds->ntokens - ds->ntrain);
+    if (changed || ds->ntrain != info->train_tokens || ds->ntokens - ds->ntrain != info->val_tokens) {
+        moac_dataset_free(ds);
+        return -1;
+    }
+    moac_dataset_set_given(ds, info->data_path);
+    moac_dataset_set_val_given(ds, val ? info->val_path : NULL);
+    return 0;
+}
+
 static int open_recorded(moac_dataset *ds, const moac_spec *spec, const char *cli_data, const char *ckpt,
                          const moac_ckpt_info *info, moac_diag *d) {
+    if (info->data_kind == MOAC_DATA_TOKENS) return open_recorded_tokens(ds, spec, cli_data, ckpt, info, d);
     if (info->data_kind == MOAC_DATA_SYNTHETIC) {
         char mine[96];
         moac_ckpt_synthetic_name(mine, sizeof mine, info->synth_pairs, info->synth_layout);
@@ -187,7 +270,7 @@ static int open_v1(moac_dataset *ds, const moac_spec *spec, const char *cli_data
                    const moac_ckpt_info *info, moac_diag *d) {
     const char *data = cli_data ? cli_data : spec->train.data;
     if (info->data_kind == MOAC_DATA_SYNTHETIC) {
-        if (data) {
+        if (data || spec->train.tokens_train) {
             moac_diag_file_error(d, ckpt, "was trained on the synthetic task, not on a file; %s", cli_data ?
                                  "leave out --data" : "remove `data` from the spec's train block (or start a new run "
                                  "to train on that file)");
@@ -216,6 +299,10 @@ int moac_data_open(moac_dataset *ds, const moac_spec *spec, const char *cli_data
     memset(ds, 0, sizeof *ds);
     if (info) return info->version >= 2 ? open_recorded(ds, spec, cli_data, ckpt, info, d)
                                         : open_v1(ds, spec, cli_data, ckpt, info, d);
+    if (!cli_data && spec->train.tokens_train) {
+        moac_token_source src = spec_tokens(spec);
+        return moac_dataset_load_tokens(ds, &src, spec->context, MOAC_TOKENS_TRAIN, d);
+    }
     const char *data = cli_data ? cli_data : spec->train.data;
     if (!data) return synthetic(ds, spec, spec->train.synth_pairs, spec->train.synth_layout, d);
     return load_text(ds, spec, data, spec_kind(spec), spec->train.split, NULL, d);
@@ -224,6 +311,12 @@ int moac_data_open(moac_dataset *ds, const moac_spec *spec, const char *cli_data
 int moac_data_tokens(moac_dataset *ds, const moac_spec *spec, const char *ckpt, const moac_ckpt_info *info,
                      moac_diag *d) {
     memset(ds, 0, sizeof *ds);
+    if (info->data_kind == MOAC_DATA_TOKENS) {
+        moac_diag_file_error(d, ckpt, "was trained on token files (%s), whose tokens moac cannot turn into text: it "
+                             "has no tokenizer for them; moac generate works with checkpoints of text (tokenizer = "
+                             "char or byte) and of the synthetic task", info->data_path);
+        return -1;
+    }
     if (info->data_kind != MOAC_DATA_SYNTHETIC) {
         moac_dataset_vocab(ds, info->data_kind, info->chars, info->nchars);
         return 0;

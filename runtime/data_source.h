@@ -6,15 +6,22 @@
 #include "runtime/checkpoint.h"
 #include "runtime/data.h"
 
-/* Loads the data into ds. Without a checkpoint (info NULL): cli_data, else the spec's file,
- * else the spec's synthetic task. With one (ckpt names it): the data it records, re-read from
+/* Loads the data into ds. Without a checkpoint (info NULL): cli_data (text), else the spec's
+ * token files or text file, else the spec's synthetic task. With one (ckpt names it): the data it records, re-read from
  * its absolute path (or, if that is gone, the path as given) and checked against its size and
  * sha256; with cli_data, that file, which must be the recorded data (else both are named in the
- * error). A notes says when the spec's train block names other data. An older checkpoint
+ * error). Token files are found the same way and must have their recorded size and sha256;
+ * --data (text) is refused with them. A note says when the spec's train block names other data. An older checkpoint
  * (version 1) records no source: its kind of data must match, with a note that the file
  * cannot be checked. Returns 0, or -1 after reporting with ds left empty. */
 int moac_data_open(moac_dataset *ds, const moac_spec *spec, const char *cli_data, const char *ckpt,
                    const moac_ckpt_info *info, moac_diag *d);
+
+/* What moac check can know of the spec's data without training: token files are mapped and
+ * checked as training checks them (missing, empty, not whole tokens, too short for a window, a
+ * token >= vocab), with the same messages, without hashing them. Text and the synthetic task
+ * are not looked at. Returns 0, or -1 after reporting. */
+int moac_data_check(const moac_spec *spec, moac_diag *d);
 
 /* The tokens of a checkpoint's data without reading it (moac generate): its character table,
  * bytes, or its synthetic task. Returns 0 or -1 after reporting. */

@@ -11,6 +11,7 @@ const moac_read_limits moac_limits_spec = {"spec files", MOAC_LIMIT_SPEC_BYTES, 
 const moac_read_limits moac_limits_ir = {"IR text", MOAC_LIMIT_IR_BYTES, 1};
 const moac_read_limits moac_limits_data = {"training data", MOAC_LIMIT_DATA_BYTES, 0};
 const moac_read_limits moac_limits_checkpoint = {"checkpoints", MOAC_LIMIT_CHECKPOINT_BYTES, 0};
+const moac_read_limits moac_limits_tokens = {"token files", MOAC_LIMIT_TOKEN_BYTES, 0};
 
 static const char *kind_of(mode_t m) {
     if (S_ISDIR(m)) return "a directory";
@@ -136,6 +137,10 @@ int moac_file_read(const char *path, const moac_read_limits *lim, char **out, si
     *out = buf;
     *len = n;
     return 0;
+}
+
+int moac_file_open_fd(const char *path, const moac_read_limits *lim, uint64_t *size, char *why, size_t whylen) {
+    return open_checked(path, lim, size, why, whylen);
 }
 
 FILE *moac_file_open(const char *path, const moac_read_limits *lim, uint64_t *size, char *why, size_t whylen) {

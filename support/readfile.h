@@ -18,6 +18,7 @@
 #define MOAC_LIMIT_IR_BYTES ((uint64_t)512 << 20)         /* IR text (moac ir, moac train x.ir) */
 #define MOAC_LIMIT_DATA_BYTES ((uint64_t)1 << 30)         /* --data / train.data text (4 bytes a token in memory) */
 #define MOAC_LIMIT_CHECKPOINT_BYTES ((uint64_t)64 << 30)  /* a safetensors checkpoint */
+#define MOAC_LIMIT_TOKEN_BYTES ((uint64_t)1 << 44)        /* a token file (memory-mapped, not read: 16 TiB) */
 
 typedef struct moac_read_limits {
     const char *what;   /* the kind of file in messages: "spec files", "training data", ... */
@@ -25,7 +26,8 @@ typedef struct moac_read_limits {
     int text;           /* 1: NUL bytes are an error (the file must be text) */
 } moac_read_limits;
 
-extern const moac_read_limits moac_limits_spec, moac_limits_ir, moac_limits_data, moac_limits_checkpoint;
+extern const moac_read_limits moac_limits_spec, moac_limits_ir, moac_limits_data, moac_limits_checkpoint,
+    moac_limits_tokens;
 
 /* Reads the whole of path into a malloc'd buffer with a NUL after the last byte. Returns 0 and
  * sets *out, *len; or -1 with *out NULL and the reason in why (errno's text, and errno kept, for
@@ -37,5 +39,8 @@ int moac_file_read(const char *path, const moac_read_limits *lim, char **out, si
  * size checks as moac_file_read, without reading it. Returns the stream and its size in *size,
  * or NULL with the reason in why. */
 FILE *moac_file_open(const char *path, const moac_read_limits *lim, uint64_t *size, char *why, size_t whylen);
+/* The same, as a read-only file descriptor (token files, which are memory-mapped): the
+ * descriptor, or -1 with the reason in why (errno ENOENT kept for a missing file). */
+int moac_file_open_fd(const char *path, const moac_read_limits *lim, uint64_t *size, char *why, size_t whylen);
 
 #endif

@@ -1,5 +1,6 @@
 /* Training data: char/byte tokenisation, the split, every load error, batches as pure functions
- * of (seed, split, step) that stay inside their split, the synthetic recall task, entropy and
+ * of (seed, split, step) that stay inside their split, token files (u16/u32, split or a
+ * validation file, every malformed file located), the synthetic recall task, entropy and
  * decoding, and the real tinyshakespeare file. */
 #include <dirent.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 
 #include "runtime/data.h"
 #include "support/rng.h"
+#include "support/sha256.h"
 
 static char dir[64];
 static moac_diag diag;
@@ -237,6 +239,203 @@ static void test_text_batches(void **state) {
     }
 }
 
+/* ---- token files ---- */
+
+/* Writes n tokens as little-endian u16 (width 2) or u32 (width 4), byte by byte, so the file's
+ * layout does not depend on this machine's byte order; returns its path. */
+static const char *token_file(const char *name, const uint32_t *tok, size_t n, int width) {
+    unsigned char *bytes = malloc(n * (size_t)width + 1);
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < width; k++) bytes[i * (size_t)width + (size_t)k] = (unsigned char)(tok[i] >> (8 * k));
+    const char *p = file_with(name, (const char *)bytes, n * (size_t)width);
+    free(bytes);
+    return p;
+}
+
+/* A deterministic token sequence of n tokens below vocab, different in every position class. */
+static uint32_t *pattern(size_t n, uint32_t vocab, uint32_t salt) {
+    uint32_t *t = malloc(n * sizeof *t);
+    for (size_t i = 0; i < n; i++) t[i] = (uint32_t)((i * 7919u + i / 3 + salt) % vocab);
+    return t;
+}
+
+static int load_tok(const char *train, const char *val, int vocab, int width, double split, int context, int scan) {
+    moac_diag_free(&diag);
+    moac_diag_init(&diag);
+    moac_dataset_free(&ds);
+    moac_token_source src = {train, val, vocab, width, split};
+    return moac_dataset_load_tokens(&ds, &src, context, scan, &diag);
+}
+
+/* The load fails with one error naming the file and saying each phrase, leaving ds empty. */
+static void expect_tok_error(const char *train, const char *val, int vocab, int width, double split, int context,
+                             int scan, const char *file, const char *phrase, const char *phrase2) {
+    assert_int_equal(load_tok(train, val, vocab, width, split, context, scan), -1);
+    assert_int_equal(diag.errors, 1);
+    char named[600];
+    snprintf(named, sizeof named, "%s: error: ", file);
+    assert_true(has(named));
+    assert_true(has(phrase));
+    if (phrase2) assert_true(has(phrase2));
+    assert_null(ds.map[0]);
+    assert_null(ds.map[1]);
+}
+
+/* Every row of a batch is the documented window of its split, read back here from the tokens
+ * the test wrote (not from the mapping), and the same (seed, split, step) always gives it. */
+static void check_token_batches(const uint32_t *split_tokens[2], const size_t len[2], int T) {
+    enum { B = 5 };
+    int32_t x[B * 64], y[B * 64], x2[B * 64], y2[B * 64];
+    assert_true(T <= 64);
+    for (int split = 0; split < 2; split++)
+        for (uint64_t step = 0; step < 40; step++) {
+            moac_dataset_batch(&ds, split, 99, step, B, T, x, y, NULL);
+            for (int b = 0; b < B; b++) {
+                uint64_t off = moac_rng_below(99, moac_rng_stream(MOAC_RNG_BATCH, split, step), b, len[split] - T);
+                for (int t = 0; t < T; t++) {
+                    assert_int_equal(x[b * T + t], split_tokens[split][off + t]);
+                    assert_int_equal(y[b * T + t], split_tokens[split][off + t + 1]);
+                }
+            }
+            moac_dataset_batch(&ds, split, 99, step, B, T, x2, y2, NULL);
+            assert_memory_equal(x, x2, (size_t)B * T * sizeof *x);
+            assert_memory_equal(y, y2, (size_t)B * T * sizeof *y);
+        }
+}
+
+static double entropy_of(const uint32_t *t, size_t n, int vocab) {
+    double *count = calloc((size_t)vocab, sizeof *count), h = 0;
+    for (size_t i = 0; i < n; i++) count[t[i]]++;
+    for (int v = 0; v < vocab; v++)
+        if (count[v] > 0) h -= count[v] / (double)n * log(count[v] / (double)n);
+    free(count);
+    return h;
+}
+
+/* One u16 file split by `split`: sizes, the split, batches, the hash, the entropy. */
+static void test_tokens_split(void **state) {
+    (void)state;
+    enum { N = 3001, V = 50257, T = 24 };
+    uint32_t *tok = pattern(N, V, 0);
+    tok[17] = V - 1; /* the largest token is allowed */
+    const char *p = token_file("train.bin", tok, N, 2);
+    assert_int_equal(load_tok(p, NULL, V, 2, 0.9, T, MOAC_TOKENS_TRAIN), 0);
+    assert_int_equal(ds.kind, MOAC_DATA_TOKENS);
+    assert_int_equal(ds.vocab, V);
+    assert_int_equal(ds.ntokens, N);
+    assert_int_equal(ds.ntrain, (size_t)floor(0.9 * N));
+    assert_int_equal(ds.bytes, 2 * N);
+    assert_null(ds.map[1]);
+    const uint32_t *parts[2] = {tok, tok + ds.ntrain};
+    size_t len[2] = {ds.ntrain, N - ds.ntrain};
+    check_token_batches(parts, len, T);
+    /* the hash a checkpoint records is the file's, as sha256sum prints it */
+    unsigned char *bytes = malloc(2 * N);
+    FILE *f = fopen(p, "rb");
+    assert_int_equal(fread(bytes, 1, 2 * N, f), 2 * N);
+    fclose(f);
+    char want[65];
+    moac_sha256_hex(bytes, 2 * N, want);
+    assert_string_equal(ds.sha256, want);
+    free(bytes);
+    assert_float_equal(moac_dataset_unigram_entropy(&ds), entropy_of(tok, ds.ntrain, V), 1e-12);
+    assert_true(ds.given && !strcmp(ds.given, p) && ds.abspath && ds.abspath[0] == '/');
+    /* moac check's reading: the same checks, no hash */
+    assert_int_equal(load_tok(p, NULL, V, 2, 0.9, T, MOAC_TOKENS_CHECK), 0);
+    assert_string_equal(ds.sha256, "");
+    free(tok);
+}
+
+/* u32 tokens above 65535, a separate validation file: each split reads its own file. */
+static void test_tokens_val_file(void **state) {
+    (void)state;
+    enum { NT = 700, NV = 90, V = 100277, T = 32 };
+    uint32_t *tr = pattern(NT, V, 1), *va = pattern(NV, V, 5);
+    tr[3] = 70000; /* needs 32 bits */
+    const char *pt = token_file("train.bin", tr, NT, 4), *pv = token_file("val.bin", va, NV, 4);
+    assert_int_equal(load_tok(pt, pv, V, 4, 0.5, T, MOAC_TOKENS_TRAIN), 0);
+    assert_int_equal(ds.ntrain, NT);
+    assert_int_equal(ds.ntokens, NT + NV);
+    assert_int_equal(ds.split, 1); /* nothing is split */
+    assert_int_equal(ds.val_bytes, 4 * NV);
+    assert_true(ds.val_given && !strcmp(ds.val_given, pv));
+    assert_int_equal(strlen(ds.val_sha256), 64);
+    assert_string_not_equal(ds.sha256, ds.val_sha256);
+    const uint32_t *parts[2] = {tr, va};
+    size_t len[2] = {NT, NV};
+    check_token_batches(parts, len, T);
+    assert_float_equal(moac_dataset_unigram_entropy(&ds), entropy_of(tr, NT, V), 1e-12);
+    free(tr);
+    free(va);
+}
+
+/* Token files draw batches exactly as text does: the byte tokenizer's tokens of a text and the
+ * same tokens in a u16 file give the same batches. */
+static void test_tokens_match_text(void **state) {
+    (void)state;
+    enum { N = 900, T = 16, B = 4 };
+    char text[N];
+    uint32_t tok[N];
+    for (int i = 0; i < N; i++) tok[i] = (unsigned char)(text[i] = (char)('a' + (i * 13 + i / 7) % 26));
+    assert_int_equal(load(file_with("t.txt", text, N), MOAC_DATA_BYTE, 0.8, 256, T), 0);
+    int32_t xt[2][B * T], yt[2][B * T], xk[B * T], yk[B * T];
+    for (int split = 0; split < 2; split++) moac_dataset_batch(&ds, split, 7, 3, B, T, xt[split], yt[split], NULL);
+    assert_int_equal(load_tok(token_file("t.bin", tok, N, 2), NULL, 256, 2, 0.8, T, MOAC_TOKENS_TRAIN), 0);
+    for (int split = 0; split < 2; split++) {
+        moac_dataset_batch(&ds, split, 7, 3, B, T, xk, yk, NULL);
+        assert_memory_equal(xk, xt[split], sizeof xk);
+        assert_memory_equal(yk, yt[split], sizeof yk);
+    }
+}
+
+static void test_tokens_errors(void **state) {
+    (void)state;
+    enum { V = 1000, T = 8 };
+    uint32_t *tok = pattern(200, V, 0);
+    const char *good = token_file("good.bin", tok, 200, 2);
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/none.bin", dir);
+    expect_tok_error(missing, NULL, V, 2, 0.9, T, MOAC_TOKENS_MAP, missing, "cannot read token file: No such file",
+                     "relative to the directory moac runs in");
+    expect_tok_error(good, missing, V, 2, 0.9, T, MOAC_TOKENS_MAP, missing, "cannot read token file", NULL);
+    expect_tok_error(dir, NULL, V, 2, 0.9, T, MOAC_TOKENS_MAP, dir, "it is a directory", NULL);
+    const char *empty = file_with("empty.bin", "", 0);
+    expect_tok_error(empty, NULL, V, 2, 0.9, T, MOAC_TOKENS_MAP, empty, "the file is empty", "u16 tokens");
+    const char *odd = file_with("odd.bin", "abcde", 5);
+    expect_tok_error(odd, NULL, V, 2, 0.9, T, MOAC_TOKENS_MAP, odd, "is 5 bytes, not a whole number of 2-byte tokens",
+                     "1 byte is left over");
+    expect_tok_error(odd, NULL, V, 4, 0.9, T, MOAC_TOKENS_MAP, odd, "not a whole number of 4-byte tokens (dtype = u32)",
+                     "1 byte is left over");
+    const char *six = file_with("six.bin", "abcdef", 6);
+    expect_tok_error(six, NULL, V, 4, 0.9, T, MOAC_TOKENS_MAP, six, "is 6 bytes", "2 bytes are left over");
+    /* a token >= vocab: the file, its index, byte offset and value, in both kinds of scan */
+    tok[123] = V;
+    tok[150] = V + 5;
+    const char *bad = token_file("bad.bin", tok, 200, 2);
+    for (int scan = MOAC_TOKENS_CHECK; scan <= MOAC_TOKENS_TRAIN; scan++)
+        expect_tok_error(bad, NULL, V, 2, 0.9, T, scan, bad, "token 1000 at index 123 (byte offset 246) is not below "
+                         "the vocab 1000", "read as u16");
+    expect_tok_error(good, bad, V, 2, 0.9, T, MOAC_TOKENS_TRAIN, bad, "token 1000 at index 123", NULL);
+    assert_int_equal(load_tok(bad, NULL, V, 2, 0.9, T, MOAC_TOKENS_MAP), 0); /* sizes only: not read */
+    /* past the first chunk of the scan (1 MiB): still located exactly */
+    enum { BIG = 700000 };
+    uint32_t *big = pattern(BIG, V, 3);
+    big[654321] = 4242;
+    const char *pb = token_file("big.bin", big, BIG, 2);
+    expect_tok_error(pb, NULL, V, 2, 0.9, T, MOAC_TOKENS_TRAIN, pb, "token 4242 at index 654321 (byte offset 1308642)",
+                     NULL);
+    free(big);
+    /* too short for one window of context + 1, per split */
+    expect_tok_error(good, NULL, V, 2, 0.9, 20, MOAC_TOKENS_MAP, good, "the validation split has 20 tokens, fewer than "
+                     "one window of context + 1 = 21", "lower split");
+    expect_tok_error(good, NULL, V, 2, 0.05, 20, MOAC_TOKENS_MAP, good, "the training split has 10 tokens", NULL);
+    const char *tiny = token_file("tiny.bin", tok, 8, 2);
+    expect_tok_error(good, tiny, V, 2, 0.9, T, MOAC_TOKENS_MAP, tiny, "the validation file has 8 tokens, fewer than one "
+                     "window of context + 1 = 9", NULL);
+    expect_tok_error(tiny, good, V, 2, 0.9, T, MOAC_TOKENS_MAP, tiny, "the training file has 8 tokens", NULL);
+    free(tok);
+}
+
 /* Checks one synthetic batch against the task's definition (docs/training.md). joined: keys
  * 1..15, values 16..30, the pair (k, v) is token 31 + 15 * (k - 1) + (v - 16); separate: keys
  * 1..26, values 27..52, a pair is listed as its key then its value. */
@@ -442,6 +641,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fixed_chars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens_val_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens_match_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_synthetic_joined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_synthetic_separate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_synthetic_errors, setup, teardown),
