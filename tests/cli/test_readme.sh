@@ -18,12 +18,14 @@ moac ir --train models/moas.moa
 moac ir models/moas.moa --train --summary
 moac ir models/mha.moa --format=dot
 moac ir saved.ir
-moac emit models/mha.moa --asm --kernel n10_'
+moac emit models/mha.moa --asm --kernel n10_
+moac emit models/mha.moa --ptx --train'
 # The README's line "moac --help, moac <command> --help, moac --version", spelled out.
 help='moac --help
 moac check --help
 moac --version'
-# Covered elsewhere (too slow to run as written here).
+# Covered elsewhere (too slow to run as written here, or needing a GPU: tests/cli/test_ptx.sh
+# and scripts/gpu-check.sh).
 elsewhere='moac train models/recall-tiny.moa
 moac train models/moas.moa --data input.txt --out runs/moas
 moac train models/moas.moa --resume runs/moas/ckpt.safetensors
@@ -32,6 +34,8 @@ moac eval models/moas.moa --ckpt runs/moas/ckpt.safetensors
 moac generate models/recall-tiny.moa --ckpt runs/recall-tiny/ckpt.safetensors --prompt "c7a0mBd3;m" --temperature 0
 moac generate models/moas.moa --ckpt runs/moas/ckpt.safetensors --prompt "ROMEO:" --tokens 300
 MOAC_PROFILE=1 moac train models/moas.moa --steps 5
+moac train models/moas.moa --backend cuda
+moac verify models/moas.moa --train --backend cuda --against cpu
 moac --help, moac <command> --help, moac --version'
 
 # Each README line that runs moac, without its trailing comment, pipes and redirections.
