@@ -533,7 +533,10 @@ int moac_emit_reduce(const moac_emit_ctx *e) {
     double count = (double)(numel / outn);
     int mean = e->node->op == MOAC_OP_REDUCE_MEAN, inner_red = g.red[g.m - 1];
     int64_t inner = g.size[g.m - 1], W = cg->vec;
-    if ((g.m == 2 || g.m == 3) && !inner_red && g.size[g.m - 2] >= 64) /* then group m-2 is reduced */
+    /* Row blocks are for caches and a few threads; a GPU (one thread per item) wants the column
+     * items below, each thread a column block, neighbours reading neighbouring addresses. */
+    int gpu = cg->target->kind == MOAC_TARGET_NVPTX;
+    if (!gpu && (g.m == 2 || g.m == 3) && !inner_red && g.size[g.m - 2] >= 64) /* then group m-2 is reduced */
         return reduce_blocks(e, g.m == 3 ? g.size[0] : 1, g.size[g.m - 2], inner, count);
     int64_t nb = inner_red ? 1 : (inner + W - 1) / W;
     int64_t items = (inner_red ? outn : outn / inner) * nb;

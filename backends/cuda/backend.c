@@ -235,8 +235,8 @@ static int launch(cuda_impl *c, int k, char *err, size_t errlen) {
     const moac_kernel_desc *kd = &c->b.kernels[k];
     if (kd->items <= 0) return 0;
     long long items = kd->items;
-    unsigned grid = kd->serial ? 1u : (unsigned)((items + MOAC_CUDA_BLOCK - 1) / MOAC_CUDA_BLOCK);
-    unsigned block = kd->serial ? 1u : MOAC_CUDA_BLOCK;
+    unsigned grid = kd->serial ? 1u : kd->block ? (unsigned)items : (unsigned)((items + MOAC_CUDA_BLOCK - 1) / MOAC_CUDA_BLOCK);
+    unsigned block = kd->serial ? 1u : kd->block ? (unsigned)kd->block : MOAC_CUDA_BLOCK;
     moac_cu_ptr table = c->tables + c->table_at[k] * sizeof(moac_cu_ptr);
     void *args[2] = {&table, &items};
     char what[128];

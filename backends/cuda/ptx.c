@@ -17,7 +17,7 @@ static LLVMValueRef sreg(moac_cg *cg, const char *name) {
 }
 
 /* `<name>_grid(ptr bufs, i64 items)`: thread t of the grid runs item t of kernel d (or, serial,
- * thread 0 runs them all). */
+ * thread 0 runs them all; or, a cooperative kernel, every thread of block b runs item b). */
 static void grid_entry(moac_cg *cg, const moac_kernel_desc *d, LLVMValueRef body) {
     char name[80];
     snprintf(name, sizeof name, "%s_grid", d->name);
@@ -35,7 +35,10 @@ static void grid_entry(moac_cg *cg, const moac_kernel_desc *d, LLVMValueRef body
     LLVMValueRef t = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, sreg(cg, "ctaid.x"), sreg(cg, "ntid.x"), ""),
                                   sreg(cg, "tid.x"), "t");
     LLVMValueRef zero = LLVMConstInt(cg->i64, 0, 0);
-    LLVMValueRef go = d->serial ? LLVMBuildICmp(cg->b, LLVMIntEQ, t, zero, "") : LLVMBuildICmp(cg->b, LLVMIntULT, t, items, "");
+    if (d->block) t = sreg(cg, "ctaid.x"); /* the grid is exactly `items` blocks */
+    LLVMValueRef go = d->serial  ? LLVMBuildICmp(cg->b, LLVMIntEQ, t, zero, "")
+                      : d->block ? LLVMConstInt(cg->i1, 1, 0)
+                                 : LLVMBuildICmp(cg->b, LLVMIntULT, t, items, "");
     LLVMBuildCondBr(cg->b, go, run, done);
     LLVMPositionBuilderAtEnd(cg->b, run);
     LLVMValueRef args[3] = {bufs, d->serial ? zero : t,

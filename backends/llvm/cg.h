@@ -35,6 +35,9 @@ typedef struct moac_kernel_desc {
     int64_t items;                     /* work items split across threads */
     double cost;                       /* rough flops + bytes moved, to decide whether threading pays */
     int serial;                        /* 1: run [0, items) on one thread (items not independent) */
+    int block;                         /* GPU only: a cooperative kernel of this many threads per block,
+                                          items counting blocks (the body reads its thread index and
+                                          synchronises the block itself); 0: one item per thread */
     int nslots;
     int slots[MOAC_KERNEL_MAX_SLOTS];  /* value slots (moac_cpu_plan buffer ids) passed in bufs[] */
     int node;                          /* the IR node id it implements (-1 if none) */
