@@ -6,8 +6,7 @@
 
 #include "support/rng.h"
 
-/* The valid values of i32 input `in`: the size of the table the first op reading it indexes. */
-static int64_t index_bound(const moac_graph *g, const moac_node *in) {
+int64_t moac_verify_index_bound(const moac_graph *g, const moac_node *in) {
     for (size_t i = 0; i < g->count; i++) {
         const moac_node *n = g->nodes[i];
         for (int a = 0; a < n->nargs; a++) {
@@ -34,7 +33,7 @@ static int64_t index_bound(const moac_graph *g, const moac_node *in) {
 }
 
 static void fill(const moac_graph *g, const moac_node *n, uint64_t seed, uint64_t site, void *out) {
-    int64_t count = moac_type_numel(&n->type), bound = n->type.dtype == MOAC_I32 ? index_bound(g, n) : 0;
+    int64_t count = moac_type_numel(&n->type), bound = n->type.dtype == MOAC_I32 ? moac_verify_index_bound(g, n) : 0;
     for (int64_t j = 0; j < count; j++) {
         if (n->type.dtype == MOAC_I32) {
             ((int32_t *)out)[j] = (int32_t)moac_rng_below(seed, site, (uint64_t)j, (uint64_t)bound);

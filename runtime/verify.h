@@ -23,6 +23,10 @@ typedef struct moac_verify_result {
     double worst;
 } moac_verify_result;
 
+/* The valid values of i32 input `in` of g: the size of the table the first op reading it
+ * indexes (4 when nothing indexes with it). */
+int64_t moac_verify_index_bound(const moac_graph *g, const moac_node *in);
+
 /* Compiles g (verified) for be and ref with o, writes the same inputs to both, runs each once
  * with run (training: dropout on), compares every output. 0 with *r, or -1 after reporting to d
  * (a backend failed to compile or run). */

@@ -769,14 +769,16 @@ int moac_cpu_schedule_stats(const moac_graph *g, const moac_target *t, moac_cpu_
     return rc;
 }
 
-int moac_cpu_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {
+int moac_build_plan_of(const moac_graph *g, const moac_target *t, moac_emit_fn (*emitter)(moac_op),
+                       const char *backend, moac_plan *out, moac_diag *d) {
     memset(out, 0, sizeof *out);
     if (!moac_graph_scheduled(g)) {
-        moac_diag_file_error(d, NULL, "internal error: the cpu memory plan of graph '%s' wants its schedule", g->name);
+        moac_diag_file_error(d, NULL, "internal error: the %s memory plan of graph '%s' wants its schedule", backend,
+                             g->name);
         return -1;
     }
     moac_build b = {0};
-    int rc = moac_build_emit(&b, g, NULL, NULL, d) ? -1 : 0;
+    int rc = moac_build_emit(&b, g, t, emitter, d) ? -1 : 0;
     if (!rc) {
         moac_build_plan(&b);
         int *slot;
@@ -785,4 +787,8 @@ int moac_cpu_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {
     }
     moac_build_free(&b);
     return rc;
+}
+
+int moac_cpu_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {
+    return moac_build_plan_of(g, NULL, NULL, "cpu", out, d);
 }

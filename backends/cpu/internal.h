@@ -66,6 +66,10 @@ int moac_build_emit(moac_build *b, const moac_graph *g, const moac_target *t, mo
 size_t moac_build_plan(moac_build *b);
 moac_plan moac_build_buffers(const moac_build *b, int **slot);
 size_t moac_build_arena_bytes(const moac_build *b);
+/* Pass 'plan' for scheduled g as built for t (a backend's `plan` rule): 0 with *out (caller frees
+ * out->buffers), or -1 with d; backend names it in messages. */
+int moac_build_plan_of(const moac_graph *g, const moac_target *t, moac_emit_fn (*emitter)(moac_op),
+                       const char *backend, moac_plan *out, moac_diag *d);
 void moac_build_describe_peak(const moac_build *b, moac_strbuf *out);
 /* Distinct kernel functions among n kernels (an alias keeps its first node's name). */
 int moac_build_functions(const moac_kernel_desc *k, int n);

@@ -1,9 +1,6 @@
 /* What the CUDA backend renders (cuda.h): the CPU's emitters for NVPTX, so the schedule's rules
  * are the CPU's but for the joins; its own emitters, asked first, replace those whose algorithm a GPU thread
  * cannot run (matmul's per-thread packed blocks). Pass 'plan' lays out the device arena. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "backends/cpu/internal.h"
 #include "backends/cuda/cuda.h"
 
@@ -18,23 +15,9 @@ static int cuda_joins(const moac_node *const *group, int count) {
 }
 
 static int cuda_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {
-    memset(out, 0, sizeof *out);
-    if (!moac_graph_scheduled(g)) {
-        moac_diag_file_error(d, NULL, "internal error: the cuda memory plan of graph '%s' wants its schedule", g->name);
-        return -1;
-    }
     moac_target t;
     moac_target_nvptx(&t, 90);
-    moac_build b = {0};
-    int rc = moac_build_emit(&b, g, &t, moac_gpu_emitter, d) ? -1 : 0;
-    if (!rc) {
-        moac_build_plan(&b);
-        int *slot;
-        *out = moac_build_buffers(&b, &slot);
-        free(slot);
-    }
-    moac_build_free(&b);
-    return rc;
+    return moac_build_plan_of(g, &t, moac_gpu_emitter, "cuda", out, d);
 }
 
 const moac_sched_rules moac_cuda_sched_rules = {

@@ -22,34 +22,8 @@
 #include "backends/cpu/cpu.h"
 #include "backends/interp/interp.h"
 #include "ir/ir.h"
+#include "runtime/verify.h"
 #include "support/rng.h"
-
-/* The range of valid values for an i32 input: from the first op that reads it as an index. */
-static inline int64_t cpu_check_bound(const moac_graph *g, const moac_node *in) {
-    for (size_t i = 0; i < g->count; i++) {
-        const moac_node *n = g->nodes[i];
-        for (int a = 0; a < n->nargs; a++) {
-            const moac_node *src = n->args[a];
-            while (src->op == MOAC_OP_RESHAPE) src = src->args[0];
-            if (src != in) continue;
-            const moac_type *t0 = &n->args[0]->type;
-            switch (n->op) {
-            case MOAC_OP_EMBED: return t0->dims[0];
-            case MOAC_OP_CROSS_ENTROPY:
-            case MOAC_OP_CROSS_ENTROPY_GRAD:
-            case MOAC_OP_TAKE: return t0->dims[t0->rank - 1];
-            case MOAC_OP_GATHER_ROWS: return t0->dims[1];
-            case MOAC_OP_EMBED_GRAD:
-            case MOAC_OP_TAKE_GRAD:
-            case MOAC_OP_SCATTER_ROWS: return n->i[0];
-            case MOAC_OP_ROPE:
-            case MOAC_OP_ROPE_GRAD: return 64;
-            default: break;
-            }
-        }
-    }
-    return 4;
-}
 
 /* Runs g on both backends with inputs drawn from seed; returns the largest relative error. */
 static inline double moac_cpu_check_graph(const moac_graph *g, const moac_interp_opts *opts) {
@@ -70,7 +44,7 @@ static inline double moac_cpu_check_graph(const moac_graph *g, const moac_interp
         void *cpu = moac_cpu_buffer(c, n->s);
         assert_non_null(ref);
         assert_non_null(cpu);
-        int64_t bound = n->type.dtype == MOAC_I32 ? cpu_check_bound(g, n) : 0;
+        int64_t bound = n->type.dtype == MOAC_I32 ? moac_verify_index_bound(g, n) : 0;
         for (int64_t j = 0; j < count; j++) {
             if (n->type.dtype == MOAC_I32) {
                 int32_t v = (int32_t)moac_rng_below(99, site, (uint64_t)j, (uint64_t)bound);
