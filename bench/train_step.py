@@ -14,6 +14,8 @@ weights, clip 1.0) in moac and in its peers, in one run, on the same number of t
     python3 bench/train_step.py                                   # all models, all peers, moac --backend cpu
     python3 bench/train_step.py --models mha --peers pytorch,jax --steps 4 --json out.json
     python3 bench/train_step.py --models mha --moac-backend interp --batch 1 --steps 1 --peers none
+    python3 bench/train_step.py --moac-backend cuda --device cuda --peers pytorch,torch-compile \
+        --torch-python python3                                    # the GPU: moac's cuda backend against PyTorch
 
 Each peer runs in its own subprocess (a crash or a missing module costs only its column), builds
 the model from `moac check --json` of the same spec (so heads, KV heads, router width and the
@@ -21,6 +23,10 @@ parameter count come from moac), checks that its non-embedding parameter count e
 --warmup steps, then times --steps steps; the table shows medians in seconds per step and how many
 times faster moac is than each peer (peer time / moac time). Install the peers with
 scripts/bench-setup.sh.
+
+--device cuda runs the PyTorch peers on the GPU (fp32; --tf32 lets their matmuls use TF32 tensor
+cores, torch.backends.cuda.matmul.allow_tf32), each step ending in loss.item(), which waits for the
+GPU; pair it with --moac-backend cuda.
 
 Debian's torch calls libblas.so.3: without libopenblas0 (scripts/bench-setup.sh installs it) that is
 the reference BLAS, ~50x slower on matmuls; the pytorch row reports which BLAS it found.
@@ -141,9 +147,12 @@ def run_pytorch(cfg, a, compile_=False):
     if compile_ and not hasattr(torch, "compile"):
         return dict(na=f"n/a (torch {torch.__version__} has no torch.compile)", version=torch.__version__)
     torch.manual_seed(0)
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
     C, L, V, T = cfg["width"], cfg["layers"], cfg["vocab"], cfg["context"]
-    p = {n: torch.nn.Parameter(torch.from_numpy(w)) for n, w in init_arrays(cfg, np).items()}
-    masks = {R: torch.from_numpy(~causal_mask(np, R, T)) for R in {b["heads"] // b["kv_heads"] for b in cfg["branches"]}}
+    p = {n: torch.nn.Parameter(torch.from_numpy(w).to(dev)) for n, w in init_arrays(cfg, np).items()}
+    masks = {R: torch.from_numpy(~causal_mask(np, R, T)).to(dev) for R in {b["heads"] // b["kv_heads"] for b in cfg["branches"]}}
     drop, eps = cfg["dropout"], cfg["eps"]
     mode = dict(train=True)
     def dropout(t): return F.dropout(t, drop, mode["train"])
@@ -184,7 +193,7 @@ def run_pytorch(cfg, a, compile_=False):
     no_decay = [w for w in p.values() if w.dim() < 2]
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=cfg["weight_decay"]), dict(params=no_decay, weight_decay=0.0)],
                             lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["adam_eps"])
-    batches = [(torch.tensor(x), torch.tensor(y)) for x, y in data_batches(cfg)]
+    batches = [(torch.tensor(x).to(dev), torch.tensor(y).to(dev)) for x, y in data_batches(cfg)]
 
     def step(i):
         x, y = batches[i % len(batches)]
@@ -203,7 +212,9 @@ def run_pytorch(cfg, a, compile_=False):
         return v
 
     shapes = {n: tuple(w.shape) for n, w in p.items()}
-    return timed(step, a, shapes, loss0, version=f"torch {torch.__version__} (threads {torch.get_num_threads()}, BLAS {blas_in_use()})")
+    where = (f"{torch.cuda.get_device_name(dev)}, {'TF32' if a.tf32 else 'fp32'} matmuls" if dev.type == "cuda"
+             else f"threads {torch.get_num_threads()}, BLAS {blas_in_use()}")
+    return timed(step, a, shapes, loss0, version=f"torch {torch.__version__} ({where})")
 
 
 def blas_in_use():
@@ -467,7 +478,8 @@ def run_peer(name, cfg, a):
     if not shutil.which(py) and not os.path.exists(py):
         return dict(error=f"{py} not found")
     cmd = pinned([py, os.path.abspath(__file__), "--worker", name, "--cfg", json.dumps(cfg), "--steps", str(a.steps),
-                  "--warmup", str(a.warmup), "--threads", str(a.threads)], a.threads)
+                  "--warmup", str(a.warmup), "--threads", str(a.threads), "--device", a.device]
+                 + (["--tf32"] if a.tf32 else []), a.threads)
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, env=thread_env(a.threads, torchy, a.tinygrad_dev, a.tinygrad_beam), cwd=ROOT, timeout=a.timeout)
     except subprocess.TimeoutExpired:
@@ -592,6 +604,8 @@ def main():
     ap.add_argument("--moac", default=os.path.join(ROOT, "build", "moac"), help="the moac binary")
     ap.add_argument("--moac-backend", default="cpu", help="moac train --backend (default: %(default)s; '' for moac's default)")
     ap.add_argument("--no-moac", action="store_true", help="time only the peers")
+    ap.add_argument("--device", default="cpu", help="the PyTorch peers' device: cpu or cuda (default: %(default)s)")
+    ap.add_argument("--tf32", action="store_true", help="with --device cuda: the peers' matmuls in TF32")
     ap.add_argument("--torch-python", default="/usr/bin/python3", help="interpreter with Debian's python3-torch")
     ap.add_argument("--python", default="python3", help="interpreter with jax and tinygrad (default: python3 on PATH)")
     ap.add_argument("--tinygrad-dev", default="CPU", help="tinygrad's DEV: CPU (clang) or CPU:LLVM (default: %(default)s)")
@@ -615,7 +629,7 @@ def main():
         sys.exit(f"train_step.py: {a.moac} not found; build moac first (cmake -S . -B build && cmake --build build)")
 
     print(f"# training-step benchmark: batch {a.batch}, {a.threads} threads, {a.warmup} warm-up + {a.steps} timed steps, "
-          f"moac --backend {a.moac_backend or '(default)'}", flush=True)
+          f"moac --backend {a.moac_backend or '(default)'}, peers on {a.device}{' (TF32)' if a.tf32 else ''}", flush=True)
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
         print(f"# warning: load average {load_before:.2f} before starting: other work on this machine skews the timings",
@@ -639,7 +653,7 @@ def main():
     print()
     print_table(results, ([] if a.no_moac else ["moac"]) + peers, peers)
     if a.json:
-        doc = dict(batch=a.batch, context=256, threads=a.threads, steps=a.steps, warmup=a.warmup, dropout=a.dropout,
+        doc = dict(batch=a.batch, context=256, threads=a.threads, device=a.device, tf32=a.tf32, steps=a.steps, warmup=a.warmup, dropout=a.dropout,
                    moac_backend=a.moac_backend, tinygrad_dev=a.tinygrad_dev,
                    machine=dict(cpus=os.cpu_count(), uname=" ".join(os.uname()), load_before=load_before,
                                 load_after=os.getloadavg()[0]),

@@ -8,7 +8,12 @@
 #     backend, same inputs and weights (`moac verify --train`, batch 2, tolerance 1e-4);
 #  2. every model trained STEPS steps (default 5) on each backend from the same start: the losses
 #     side by side, with the largest relative difference;
-#  3. the step time of each backend there (tokens/s of the last step).
+#  3. the step time of each backend there (tokens/s of the last step);
+#  4. where PROFILE_MODELS (comma list) is set: `MOAC_PROFILE=1 moac train --backend cuda` of each,
+#     the GPU time per kernel kind (profile-<model>.txt, the top lines in the summary);
+#  5. where BENCH_MODELS is set: bench/train_step.py of those models, moac --backend cuda against
+#     PyTorch eager and torch.compile on the same GPU (BENCH_ARGS adds flags, e.g. --tf32 or
+#     --batch 64; BENCH_PYTHON is the interpreter with torch, default python3): bench.txt, bench.json.
 #
 # Everything goes to OUTDIR (verify-<model>.txt, train-<backend>-<model>/, summary.txt); the exit
 # status is 1 when a model failed a check. MODELS: comma list of models/<name>.moa (default: all);
@@ -68,5 +73,22 @@ print(f"{m} train cpu/cuda losses {losses}  max rel diff {worst:.2e} {'ok' if ok
 sys.exit(0 if ok else 1)
 PY
 done
+for m in $(echo "${PROFILE_MODELS:-}" | tr ',' ' '); do
+  rm -rf "$out/profile-run"
+  MOAC_PROFILE=1 "$moac" train "$root/models/$m.moa" --backend cuda --steps 3 --out "$out/profile-run" --quiet \
+    >"$out/profile-$m.txt" 2>&1 || say "$m profile FAILED: $(tail -2 "$out/profile-$m.txt" | tr '\n' ' ')"
+  say "$m profile (cuda, ms per run):"
+  grep -A 14 "^profile of .*cuda" "$out/profile-$m.txt" | head -15 | tee -a "$summary"
+done
+rm -rf "$out/profile-run"
+if [ -n "${BENCH_MODELS:-}" ]; then
+  # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+  python3 "$root/bench/train_step.py" --models "$BENCH_MODELS" --moac "$moac" --moac-backend cuda --device cuda \
+    --peers pytorch,torch-compile --torch-python "${BENCH_PYTHON:-python3}" --threads "${BENCH_THREADS:-8}" \
+    --json "$out/bench.json" ${BENCH_ARGS:-} >"$out/bench.txt" 2>&1 || say "bench FAILED"
+  say "bench (bench/train_step.py --models $BENCH_MODELS --moac-backend cuda --device cuda ${BENCH_ARGS:-}):"
+  sed -n '/^model /,$p' "$out/bench.txt" | tee -a "$summary"
+  grep -E "^  [a-z]" "$out/bench.txt" | tee -a "$summary"
+fi
 say "gpu-check: $([ $failed = 0 ] && echo all passed || echo FAILURES)"
 exit $failed

@@ -151,9 +151,8 @@ static int emit_node(moac_build *b, const moac_node *n, moac_diag *d) {
     moac_cg *cg = b->cg;
     const moac_node *sib[3];
     int joint = join_of(b, n, sib);
-    moac_emit_fn fn = joint ? moac_emit_attention_grads : NULL;
-    if (!fn && b->emitter) fn = b->emitter(n->op);
-    if (!fn) fn = moac_cpu_emitter(n->op);
+    moac_emit_fn fn = b->emitter ? b->emitter(n->op) : NULL; /* a backend's own, asked first */
+    if (!fn) fn = joint ? moac_emit_attention_grads : moac_cpu_emitter(n->op);
     if (!fn) {
         moac_diag_file_error(d, NULL, "internal error: %%%u (%s) is scheduled as a kernel but the cpu backend has "
                              "no emitter for it", n->id, moac_op_info_get(n->op)->name);
@@ -510,31 +509,30 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
     return c;
 }
 
-static const char *step_label(const moac_cpu *c, int s, char *buf, size_t len) {
-    const moac_step *st = &c->b.steps[s];
+static const char *step_label(const moac_build *b, const moac_kernel_desc *kernels, int s, char *buf, size_t len) {
+    const moac_step *st = &b->steps[s];
     if (st->kind == MOAC_STEP_FALLBACK)
         snprintf(buf, len, "n%u_%s (reference kernel)", st->node->id, moac_op_info_get(st->node->op)->name);
     else
-        snprintf(buf, len, "%s", c->kernels[st->kernel].name);
+        snprintf(buf, len, "%s", kernels[st->kernel].name);
     return buf;
 }
 
-/* opts.profile (MOAC_PROFILE=1): time per op kind (the kernel name without its n<id>_ prefix),
- * per run, on the log. */
-static void print_profile(const moac_cpu *c) {
-    int n = c->b.nsteps;
+void moac_build_print_profile(const moac_log *log, const char *backend, const moac_build *b,
+                              const moac_kernel_desc *kernels, const double *prof, int runs) {
+    int n = b->nsteps;
     double total = 0;
-    for (int s = 0; s < n; s++) total += c->prof[s];
-    if (!c->runs || total <= 0) return;
-    moac_log_printf(c->log, "profile of '%s': %.2f ms per run over %d runs, %d steps\n", c->g->name,
-                    1e3 * total / c->runs, c->runs, n);
+    for (int s = 0; s < n; s++) total += prof[s];
+    if (!runs || total <= 0) return;
+    moac_log_printf(log, "profile of '%s' (%s): %.2f ms per run over %d runs, %d steps\n", b->g->name, backend,
+                    1e3 * total / runs, runs, n);
     enum { MAXK = 128 };
     char names[MAXK][128];
     double t[MAXK];
     int count[MAXK], kinds = 0;
     for (int s = 0; s < n; s++) {
         char buf[128];
-        const char *label = step_label(c, s, buf, sizeof buf);
+        const char *label = step_label(b, kernels, s, buf, sizeof buf);
         const char *u = strchr(label, '_');
         const char *kind = u ? u + 1 : label;
         int k = 0;
@@ -544,21 +542,21 @@ static void print_profile(const moac_cpu *c) {
             snprintf(names[k], sizeof names[k], "%s", kind);
             t[k] = 0, count[k] = 0, kinds++;
         }
-        t[k] += c->prof[s], count[k]++;
+        t[k] += prof[s], count[k]++;
     }
     for (int shown = 0; shown < kinds; shown++) {
         int best = -1;
         for (int k = 0; k < kinds; k++)
             if (count[k] >= 0 && (best < 0 || t[k] > t[best])) best = k;
-        moac_log_printf(c->log, "  %-40s %4d kernels %9.3f ms %5.1f%%\n", names[best], count[best],
-                        1e3 * t[best] / c->runs, 100 * t[best] / total);
+        moac_log_printf(log, "  %-40s %4d kernels %9.3f ms %5.1f%%\n", names[best], count[best],
+                        1e3 * t[best] / runs, 100 * t[best] / total);
         count[best] = -1;
     }
 }
 
 void moac_cpu_free(moac_cpu *c) {
     if (!c) return;
-    if (c->prof) print_profile(c);
+    if (c->prof) moac_build_print_profile(c->log, "cpu", &c->b, c->kernels, c->prof, c->runs);
     free(c->prof);
     moac_pool_free(c->pool);
     if (c->tables)

@@ -250,8 +250,10 @@ int moac_fuse_emit(moac_build *b, const moac_node *root) {
     int64_t numel = moac_type_numel(t);
     int64_t inner = t->rank ? t->dims[t->rank - 1] : 1;
     int64_t rows = inner ? numel / inner : 0;
-    /* Few long rows: split them into column chunks so every thread gets work. */
+    /* Few long rows: split them into column chunks so every thread gets work; a GPU: one
+     * element per item (a thread per element, a warp's reads contiguous). */
     int64_t chunk = rows >= 8 ? inner : (inner < 4096 ? inner : 4096);
+    if (cg->target->fine_items) chunk = 1;
     int64_t nchunks = chunk ? (inner + chunk - 1) / chunk : 0;
     char name[64];
     snprintf(name, sizeof name, "n%u_%s", root->id, moac_op_info_get(root->op)->name);

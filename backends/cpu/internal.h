@@ -71,6 +71,10 @@ size_t moac_build_arena_bytes(const moac_build *b);
 int moac_build_plan_of(const moac_graph *g, const moac_target *t, moac_emit_fn (*emitter)(moac_op),
                        const char *backend, moac_plan *out, moac_diag *d);
 void moac_build_describe_peak(const moac_build *b, moac_strbuf *out);
+/* MOAC_PROFILE=1: prof[s] (seconds of step s, summed over runs) by op kind (the kernel name
+ * without its n<id>_ prefix), per run, on the log, largest first. */
+void moac_build_print_profile(const moac_log *log, const char *backend, const moac_build *b,
+                              const moac_kernel_desc *kernels, const double *prof, int runs);
 /* Distinct kernel functions among n kernels (an alias keeps its first node's name). */
 int moac_build_functions(const moac_kernel_desc *k, int n);
 /* Token ids and targets in the i32 inputs (their slots' ext) against their tables: 0, or -1

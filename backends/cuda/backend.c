@@ -44,19 +44,7 @@ static moac_cu_ptr dev_ptr(const cuda_impl *c, int s) {
 static void free_impl(void *impl) {
     cuda_impl *c = impl;
     if (!c) return;
-    if (c->prof && c->log && c->runs) {
-        moac_log_printf(c->log, "moac: cuda profile over %d runs (kernel, ms per run, synchronised after each):\n", c->runs);
-        for (int s = 0; s < c->b.nsteps; s++) {
-            const moac_step *st = &c->b.steps[s];
-            char label[96];
-            if (st->kind == MOAC_STEP_FALLBACK)
-                snprintf(label, sizeof label, "n%u_%s (reference kernel, host)", st->node->id,
-                         moac_op_info_get(st->node->op)->name);
-            else
-                snprintf(label, sizeof label, "%s", c->b.kernels[st->kernel].name);
-            moac_log_printf(c->log, "  %-48s %9.3f\n", label, 1e3 * c->prof[s] / c->runs);
-        }
-    }
+    if (c->prof && c->log) moac_build_print_profile(c->log, "cuda, synchronised after each kernel", &c->b, c->b.kernels, c->prof, c->runs);
     if (c->cu) {
         if (c->arena) c->cu->cuMemFree(c->arena);
         if (c->tables) c->cu->cuMemFree(c->tables);

@@ -20,6 +20,12 @@ enum { MOAC_CUDA_BLOCK = 128 };
 /* The GPU's own emitter for op, or NULL (the CPU's then renders it). */
 moac_emit_fn moac_gpu_emitter(moac_op op);
 int moac_gpu_emit_matmul(const moac_emit_ctx *e);
+/* Flash attention for the GPU (kernels_attention.c): the forward (writing its joined
+ * attention_lse), and the three gradients of a join; other configurations go to the CPU's. */
+int moac_gpu_emit_attention(const moac_emit_ctx *e);
+int moac_gpu_emit_attention_grad(const moac_emit_ctx *e);
+/* Whether the GPU's attention kernels render n (head sizes that fit a thread's registers). */
+int moac_gpu_attention_ok(const moac_node *n);
 
 /* Adds the grid entry of every kernel of cg, optimises the module and writes it as PTX text
  * (ptx = 1) or as LLVM IR (0), malloc'd; consumes the module. NULL with err. */

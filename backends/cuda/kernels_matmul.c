@@ -1,72 +1,50 @@
 /* matmul(a, b) ta tb on the GPU: C[..., M, N] = op(A)[..., M, K] op(B)[..., K, N], batch dims
- * broadcast (semantics: backends/interp/kernels_linalg.c). The CPU's register-tiled GEMM packs
- * panels into per-thread stack blocks, which a GPU thread cannot afford; this is the classic
- * shared-memory SGEMM instead, one cooperative kernel (cg.h `block`):
+ * broadcast (semantics: backends/interp/kernels_linalg.c), on the tensor cores, as accurate as
+ * f32 FMAs: one cooperative kernel (cg.h `block`) per 64 x 64 tile of C, 4 warps of 32 x 32.
  *
- *   a block of 256 threads computes a 64 x 64 tile of C; per K step of 16 the block copies A's
- *   64 x 16 and B's 16 x 64 slices into shared memory (each thread 4 + 4 elements, in the order
- *   that keeps the global reads contiguous for the given transposes, zero past the edges), waits
- *   at a barrier, and each thread accumulates its 4 x 4 outputs (rows ty + 16r, columns tx + 16c:
- *   a warp reads consecutive B columns and writes consecutive C columns).
+ *   Per K step of 16 the block copies A's 64 x 16 and B's 16 x 64 slices into shared memory (in
+ *   the order that keeps the global reads contiguous for the given transposes, zero past the
+ *   edges), each element split as x = hi + lo with hi = tf32(x) and lo = tf32(x - hi): 3xTF32,
+ *   so that lo*hi + hi*lo + hi*hi (three mma.sync.m16n8k8.tf32 per tile) keeps about f32's 24
+ *   bits where one TF32 product keeps 11. Rows of the k-major tiles are LD = 72 floats apart,
+ *   so the fragment loads (lane 4g + t reads element (t, g)) hit 32 distinct banks. Each warp
+ *   multiplies its 2 x 4 grid of 16 x 8 accumulator tiles (fragment layouts: PTX ISA, "Matrix
+ *   Fragments for mma.m16n8k8").
  *
- * f32 FMAs accumulate in k order, as the CPU's micro-kernel does within a K block. It is the
- * step before tensor cores (mma.sync TF32/bf16 tiles, issue 12). */
+ * The tensor core sums in f32, so results differ from the CPU's FMA order by rounding (and the
+ * dropped lo*lo term, 2^-22 relative): moac verify compares them with the CPU backend. */
 #include <stdio.h>
 #include <string.h>
 
 #include "backends/cuda/cuda.h"
+#include "backends/cuda/nvvm.h"
 #include "backends/interp/kernels.h"
 
-enum { TM = 64, TN = 64, TK = 16, THREADS = 256, PER = 4 /* outputs per thread in each direction */ };
-
-/* The module's shared-memory array `name` of n floats (one per kernel that uses it, per block). */
-static LLVMValueRef shared_array(moac_cg *cg, const char *name, int n) {
-    LLVMValueRef g = LLVMGetNamedGlobal(cg->mod, name);
-    if (g) return g;
-    LLVMTypeRef t = LLVMArrayType2(cg->f32, (uint64_t)n);
-    g = LLVMAddGlobalInAddressSpace(cg->mod, t, name, 3);
-    LLVMSetInitializer(g, LLVMGetUndef(t));
-    LLVMSetLinkage(g, LLVMInternalLinkage);
-    LLVMSetAlignment(g, 16);
-    return g;
-}
-
-static LLVMValueRef tid_x(moac_cg *cg) {
-    unsigned id = LLVMLookupIntrinsicID("llvm.nvvm.read.ptx.sreg.tid.x", 29);
-    LLVMValueRef v = LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0),
-                                    LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0), NULL, 0, "");
-    return LLVMBuildZExt(cg->b, v, cg->i64, "");
-}
-
-static void barrier(moac_cg *cg) {
-    unsigned id = LLVMLookupIntrinsicID("llvm.nvvm.barrier0", 18);
-    LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0), LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0),
-                   NULL, 0, "");
-}
-
-static LLVMValueRef ult(moac_cg *cg, LLVMValueRef a, int64_t b) {
-    return LLVMBuildICmp(cg->b, LLVMIntULT, a, moac_cg_i64(cg, b), "");
-}
-
-static LLVMValueRef umin(moac_cg *cg, LLVMValueRef a, int64_t b) {
-    return LLVMBuildSelect(cg->b, ult(cg, a, b), a, moac_cg_i64(cg, b), "");
-}
+enum { TM = 64, TN = 64, TK = 16, THREADS = 128, LD = TM + 8 /* shared row stride */ };
 
 /* x[(r, c)] of a rows x cols matrix at base (row-major, so c is contiguous), or 0 outside it:
  * the load reads a clamped (valid) address and the select drops it. */
 static LLVMValueRef load_or_zero(moac_cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef r, LLVMValueRef c,
                                  int64_t rows, int64_t cols) {
-    LLVMValueRef in = LLVMBuildAnd(cg->b, ult(cg, r, rows), ult(cg, c, cols), "");
-    LLVMValueRef at = moac_cg_add(cg, base, moac_cg_add(cg, moac_cg_mulc(cg, umin(cg, r, rows - 1), cols),
-                                                       umin(cg, c, cols - 1)));
+    LLVMValueRef in = LLVMBuildAnd(cg->b, moac_nvvm_ult(cg, r, rows), moac_nvvm_ult(cg, c, cols), "");
+    LLVMValueRef at = moac_cg_add(cg, base, moac_cg_add(cg, moac_cg_mulc(cg, moac_nvvm_umin(cg, r, rows - 1), cols),
+                                                       moac_nvvm_umin(cg, c, cols - 1)));
     return LLVMBuildSelect(cg->b, in, moac_cg_load(cg, cg->f32, x, at), moac_cg_f32(cg, 0), "");
 }
 
-/* One K step's copy of a 16 x 64 slice into shared s[k][64]: the matrix is stored k-major
- * (kmajor: element (k, i) at k * ld + i) or i-major ((i, k) at i * ld + k); threads walk the
- * stored order so neighbouring threads read neighbouring addresses. */
-static void stage(moac_cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef s, LLVMValueRef tid, LLVMValueRef k0,
-                  LLVMValueRef i0, int kmajor, int64_t kdim, int64_t idim) {
+/* tf32(x) as its f32 bit pattern (round to nearest, ties away: cvt.rna.tf32.f32). */
+static LLVMValueRef to_tf32(moac_cg *cg, LLVMValueRef x) {
+    unsigned id = LLVMLookupIntrinsicID("llvm.nvvm.f2tf32.rna", 20);
+    LLVMValueRef bits = LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0),
+                                       LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0), &x, 1, "");
+    return LLVMBuildBitCast(cg->b, bits, cg->f32, "");
+}
+
+/* One K step's copy of a 16 x 64 slice into shared hi[k][LD] and lo[k][LD]: the matrix is stored
+ * k-major (kmajor: element (k, i) at k * ld + i) or i-major ((i, k) at i * ld + k); threads walk
+ * the stored order so neighbouring threads read neighbouring addresses. */
+static void stage(moac_cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef hi, LLVMValueRef lo, LLVMValueRef tid,
+                  LLVMValueRef k0, LLVMValueRef i0, int kmajor, int64_t kdim, int64_t idim) {
     for (int r = 0; r < TK * TM / THREADS; r++) {
         LLVMValueRef e = moac_cg_addc(cg, tid, r * THREADS);
         LLVMValueRef kk, ii;
@@ -79,8 +57,23 @@ static void stage(moac_cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef s
         }
         LLVMValueRef gk = moac_cg_add(cg, k0, kk), gi = moac_cg_add(cg, i0, ii);
         LLVMValueRef v = kmajor ? load_or_zero(cg, x, base, gk, gi, kdim, idim) : load_or_zero(cg, x, base, gi, gk, idim, kdim);
-        moac_cg_store(cg, v, s, moac_cg_add(cg, moac_cg_mulc(cg, kk, TM), ii));
+        LLVMValueRef h = to_tf32(cg, v), at = moac_cg_add(cg, moac_cg_mulc(cg, kk, LD), ii);
+        moac_cg_store(cg, h, hi, at);
+        moac_cg_store(cg, to_tf32(cg, LLVMBuildFSub(cg->b, v, h, "")), lo, at);
     }
+}
+
+/* acc += a * b on one 16 x 8 tile: mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32. */
+static void mma(moac_cg *cg, LLVMValueRef *acc, LLVMValueRef *a, LLVMValueRef *b) {
+    static const char name[] = "llvm.nvvm.mma.m16n8k8.row.col.tf32";
+    unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+    LLVMValueRef args[10];
+    for (int i = 0; i < 4; i++) args[i] = LLVMBuildBitCast(cg->b, a[i], cg->i32, "");
+    for (int i = 0; i < 2; i++) args[4 + i] = LLVMBuildBitCast(cg->b, b[i], cg->i32, "");
+    for (int i = 0; i < 4; i++) args[6 + i] = acc[i];
+    LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0),
+                                    LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0), args, 10, "");
+    for (int i = 0; i < 4; i++) acc[i] = LLVMBuildExtractValue(cg->b, r, (unsigned)i, "");
 }
 
 int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
@@ -105,9 +98,10 @@ int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
     moac_kfn k = moac_cg_kernel_begin(cg, name, batches * mt * nt, 3, (int[]){e->out, e->in[0], e->in[1]});
     cg->kernels[k.index].block = THREADS;
     LLVMValueRef c = moac_cg_arg(cg, &k, 0), a = moac_cg_arg(cg, &k, 1), b = moac_cg_arg(cg, &k, 2);
-    LLVMValueRef as = shared_array(cg, "moac_gemm_a", TK * TM), bs = shared_array(cg, "moac_gemm_b", TK * TN);
+    LLVMValueRef ahi = moac_nvvm_shared(cg, "moac_gemm_ahi", TK * LD), alo = moac_nvvm_shared(cg, "moac_gemm_alo", TK * LD);
+    LLVMValueRef bhi = moac_nvvm_shared(cg, "moac_gemm_bhi", TK * LD), blo = moac_nvvm_shared(cg, "moac_gemm_blo", TK * LD);
     /* Block = (batch, M tile, N tile), N tile fastest. */
-    LLVMValueRef blk = k.lo, tid = tid_x(cg);
+    LLVMValueRef blk = k.lo, tid = moac_nvvm_tid(cg);
     LLVMValueRef tn = LLVMBuildURem(cg->b, blk, moac_cg_i64(cg, nt), ""), rest = LLVMBuildUDiv(cg->b, blk, moac_cg_i64(cg, nt), "");
     LLVMValueRef tm = LLVMBuildURem(cg->b, rest, moac_cg_i64(cg, mt), ""), r = LLVMBuildUDiv(cg->b, rest, moac_cg_i64(cg, mt), "");
     LLVMValueRef cbase = moac_cg_mulc(cg, r, M * N), abase = moac_cg_i64(cg, 0), bbase = moac_cg_i64(cg, 0);
@@ -119,39 +113,65 @@ int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
         bbase = moac_cg_add(cg, bbase, moac_cg_mulc(cg, idx, sb[d] * K * N));
     }
     LLVMValueRef m0 = moac_cg_mulc(cg, tm, TM), n0 = moac_cg_mulc(cg, tn, TN);
-    LLVMValueRef tx = LLVMBuildURem(cg->b, tid, moac_cg_i64(cg, 16), ""), ty = LLVMBuildUDiv(cg->b, tid, moac_cg_i64(cg, 16), "");
-    LLVMValueRef acc[PER][PER];
-    for (int i = 0; i < PER; i++)
-        for (int j = 0; j < PER; j++) acc[i][j] = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
+    /* Warp w owns rows 32 (w / 2) and columns 32 (w % 2) of the tile; lane = 4 g + t. */
+    LLVMValueRef warp = LLVMBuildUDiv(cg->b, tid, moac_cg_i64(cg, 32), ""), lane = LLVMBuildURem(cg->b, tid, moac_cg_i64(cg, 32), "");
+    LLVMValueRef wm = moac_cg_mulc(cg, LLVMBuildUDiv(cg->b, warp, moac_cg_i64(cg, 2), ""), 32);
+    LLVMValueRef wn = moac_cg_mulc(cg, LLVMBuildURem(cg->b, warp, moac_cg_i64(cg, 2), ""), 32);
+    LLVMValueRef g = LLVMBuildUDiv(cg->b, lane, moac_cg_i64(cg, 4), ""), t = LLVMBuildURem(cg->b, lane, moac_cg_i64(cg, 4), "");
+    LLVMValueRef ga = moac_cg_add(cg, wm, g), gb = moac_cg_add(cg, wn, g);
+    LLVMValueRef acc[2][4][4];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++)
+            for (int q = 0; q < 4; q++) acc[i][j][q] = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
 
     moac_loop kt = moac_cg_for(cg, &k, moac_cg_i64(cg, 0), moac_cg_i64(cg, K), TK);
     /* A: (i, k) with i < M; stored k-major when ta (A is [K, M]). B: (k, j) stored k-major unless tb. */
-    stage(cg, a, abase, as, tid, kt.iv, m0, ta, K, M);
-    stage(cg, b, bbase, bs, tid, kt.iv, n0, !tb, K, N);
-    barrier(cg);
-    for (int kk = 0; kk < TK; kk++) {
-        LLVMValueRef av[PER], bv[PER];
-        for (int i = 0; i < PER; i++)
-            av[i] = moac_cg_load(cg, cg->f32, as, moac_cg_addc(cg, ty, kk * TM + 16 * i));
-        for (int j = 0; j < PER; j++)
-            bv[j] = moac_cg_load(cg, cg->f32, bs, moac_cg_addc(cg, tx, kk * TN + 16 * j));
-        for (int i = 0; i < PER; i++)
-            for (int j = 0; j < PER; j++)
-                moac_cg_set(cg, acc[i][j], moac_cg_fma(cg, av[i], bv[j], moac_cg_get(cg, cg->f32, acc[i][j])));
+    stage(cg, a, abase, ahi, alo, tid, kt.iv, m0, ta, K, M);
+    stage(cg, b, bbase, bhi, blo, tid, kt.iv, n0, !tb, K, N);
+    moac_nvvm_barrier(cg);
+    for (int ks = 0; ks < TK; ks += 8) {
+        /* Rows ks + t and ks + t + 4 of the k-major tiles. */
+        LLVMValueRef r0 = moac_cg_mulc(cg, moac_cg_addc(cg, t, ks), LD), r4 = moac_cg_addc(cg, r0, 4 * LD);
+        LLVMValueRef af[2][2][4], bf[2][4][2]; /* [hi, lo][tile][register] */
+        for (int h = 0; h < 2; h++) {
+            LLVMValueRef as = h ? alo : ahi, bs = h ? blo : bhi;
+            for (int i = 0; i < 2; i++) {
+                LLVMValueRef row = moac_cg_addc(cg, ga, 16 * i);
+                af[h][i][0] = moac_cg_load(cg, cg->f32, as, moac_cg_add(cg, r0, row));
+                af[h][i][1] = moac_cg_load(cg, cg->f32, as, moac_cg_add(cg, r0, moac_cg_addc(cg, row, 8)));
+                af[h][i][2] = moac_cg_load(cg, cg->f32, as, moac_cg_add(cg, r4, row));
+                af[h][i][3] = moac_cg_load(cg, cg->f32, as, moac_cg_add(cg, r4, moac_cg_addc(cg, row, 8)));
+            }
+            for (int j = 0; j < 4; j++) {
+                LLVMValueRef col = moac_cg_addc(cg, gb, 8 * j);
+                bf[h][j][0] = moac_cg_load(cg, cg->f32, bs, moac_cg_add(cg, r0, col));
+                bf[h][j][1] = moac_cg_load(cg, cg->f32, bs, moac_cg_add(cg, r4, col));
+            }
+        }
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 4; j++) {
+                LLVMValueRef v[4];
+                for (int q = 0; q < 4; q++) v[q] = moac_cg_get(cg, cg->f32, acc[i][j][q]);
+                mma(cg, v, af[1][i], bf[0][j]); /* the small terms first, then the large one */
+                mma(cg, v, af[0][i], bf[1][j]);
+                mma(cg, v, af[0][i], bf[0][j]);
+                for (int q = 0; q < 4; q++) moac_cg_set(cg, acc[i][j][q], v[q]);
+            }
     }
-    barrier(cg); /* before the next step overwrites the tiles */
+    moac_nvvm_barrier(cg); /* before the next step overwrites the tiles */
     moac_cg_end(cg, &kt);
 
-    for (int i = 0; i < PER; i++) {
-        LLVMValueRef row = moac_cg_add(cg, m0, moac_cg_addc(cg, ty, 16 * i));
-        for (int j = 0; j < PER; j++) {
-            LLVMValueRef col = moac_cg_add(cg, n0, moac_cg_addc(cg, tx, 16 * j));
-            LLVMBasicBlockRef merge = moac_cg_if(cg, LLVMBuildAnd(cg->b, ult(cg, row, M), ult(cg, col, N), ""));
-            moac_cg_store(cg, moac_cg_get(cg, cg->f32, acc[i][j]), c,
-                          moac_cg_add(cg, cbase, moac_cg_add(cg, moac_cg_mulc(cg, row, N), col)));
-            moac_cg_endif(cg, merge);
-        }
-    }
+    /* Register q of a tile: row g (+ 8 for q >= 2), column 2t + q % 2. */
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++)
+            for (int q = 0; q < 4; q++) {
+                LLVMValueRef row = moac_cg_add(cg, m0, moac_cg_addc(cg, ga, 16 * i + 8 * (q / 2)));
+                LLVMValueRef col = moac_cg_add(cg, n0, moac_cg_add(cg, moac_cg_addc(cg, wn, 8 * j + q % 2), moac_cg_mulc(cg, t, 2)));
+                LLVMBasicBlockRef merge = moac_cg_if(cg, LLVMBuildAnd(cg->b, moac_nvvm_ult(cg, row, M), moac_nvvm_ult(cg, col, N), ""));
+                moac_cg_store(cg, moac_cg_get(cg, cg->f32, acc[i][j][q]), c,
+                              moac_cg_add(cg, cbase, moac_cg_add(cg, moac_cg_mulc(cg, row, N), col)));
+                moac_cg_endif(cg, merge);
+            }
     moac_cg_kernel_end(cg, &k);
     moac_emit_cost(e, &k, 2.0 * (double)batches * (double)M * (double)N * (double)K,
                    4.0 * (double)batches * (double)(M * K + K * N + M * N));

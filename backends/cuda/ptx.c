@@ -57,8 +57,11 @@ char *moac_ptx_render(moac_cg *cg, int ptx, char *err, size_t errlen) {
         LLVMValueRef body = LLVMGetNamedFunction(cg->mod, d->name);
         if (!body || LLVMGetNamedFunction(cg->mod, name)) continue; /* filtered out, or an alias */
         grid_entry(cg, d, body);
-        /* the body is the entry's alone: internal, so O3 inlines it and drops the copy */
+        /* the body is the entry's alone: internal and always inlined (the inliner's size limit
+         * would keep a flash-attention body a .func, whose call ABI costs registers and spills) */
         LLVMSetLinkage(body, LLVMInternalLinkage);
+        unsigned kind = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
+        LLVMAddAttributeAtIndex(body, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
     }
     return moac_jit_emit_text(cg, ptx, err, errlen);
 }

@@ -1,17 +1,29 @@
 /* What the CUDA backend renders (cuda.h): the CPU's emitters for NVPTX, so the schedule's rules
- * are the CPU's but for the joins; its own emitters, asked first, replace those whose algorithm a GPU thread
- * cannot run (matmul's per-thread packed blocks). Pass 'plan' lays out the device arena. */
+ * are the CPU's but for the joins; its own emitters, asked first, replace those whose algorithm a
+ * GPU thread cannot run (matmul's per-thread packed blocks, attention's stack tiles). Pass 'plan'
+ * lays out the device arena. */
 #include "backends/cpu/internal.h"
 #include "backends/cuda/cuda.h"
 
-moac_emit_fn moac_gpu_emitter(moac_op op) { return op == MOAC_OP_MATMUL ? moac_gpu_emit_matmul : NULL; }
+moac_emit_fn moac_gpu_emitter(moac_op op) {
+    switch (op) {
+    case MOAC_OP_MATMUL: return moac_gpu_emit_matmul;
+    case MOAC_OP_ATTENTION: return moac_gpu_emit_attention;
+    case MOAC_OP_ATTENTION_GRAD: return moac_gpu_emit_attention_grad;
+    default: return NULL;
+    }
+}
 
-/* No joins yet. The CPU's joint attention backward has B x G work items (one thread each here:
- * 72 threads for mha, 74% of its GPU step); apart, dq has (b, h, query block) items and dk, dv
- * (b, g, key block) items, thousands of threads. A GPU flash backward will join them again. */
+/* The forward writes its attention_lse (any configuration: the CPU's kernel does too); the three
+ * gradients join where the GPU's kernels render them (kernels_attention.c: delta, dq, dk and dv
+ * kernels of thousands of threads reading the forward's statistics). Not elsewhere: the CPU's
+ * joint backward has only B x G work items, one GPU thread each. */
 static int cuda_joins(const moac_node *const *group, int count) {
-    (void)group, (void)count;
-    return 0;
+    if (count == 2)
+        return group[0]->op == MOAC_OP_ATTENTION && group[1]->op == MOAC_OP_ATTENTION_LSE &&
+               moac_cpu_attention_ok(group[0]);
+    return count == 3 && group[0]->op == MOAC_OP_ATTENTION_GRAD && moac_cpu_attention_grad_ok(group[0]) &&
+           moac_gpu_attention_ok(group[0]);
 }
 
 static int cuda_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {

@@ -73,6 +73,7 @@ void moac_target_nvptx(moac_target *t, int sm) {
      * has no wide registers, so 4 lanes keeps the unrolled bodies small */
     t->vec = 4;
     t->threads = 1;
+    t->fine_items = 1;
 }
 
 LLVMTargetMachineRef moac_target_machine(const moac_target *t, char *err, size_t errlen) {

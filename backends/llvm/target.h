@@ -14,6 +14,8 @@ typedef struct moac_target {
     char features[1024];
     int vec;          /* f32 lanes of the widest vector register: 16 with AVX-512, 8 with AVX2, 4 otherwise */
     int threads;      /* worker threads the runtime uses (host) */
+    int fine_items;   /* 1: elementwise kernels take one element per work item (a GPU thread each, so
+                         neighbouring threads touch neighbouring addresses); 0: a row per item */
 } moac_target;
 
 /* The machine this process runs on: triple, CPU name and features from LLVM's host queries,
