@@ -107,7 +107,7 @@ int moac_cmd_plot(int argc, char **argv) {
                                    "the run is left out");
     }
     if (!failed && !drawn) {
-        moac_diag_file_error(&diag, NULL, "nothing to plot: no run has finished a step yet");
+        moac_diag_file_error(&diag, "moac", "nothing to plot: no run has finished a step yet");
         failed = 1;
     }
     int panels = 0;
@@ -116,7 +116,7 @@ int moac_cmd_plot(int argc, char **argv) {
         moac_strbuf_init(&svg);
         panels = moac_plot_svg(runs, npaths, &o, &svg);
         if (!panels) {
-            moac_diag_file_error(&diag, NULL, "nothing to plot: the runs' lines hold no numbers besides \"step\"");
+            moac_diag_file_error(&diag, "moac", "nothing to plot: the runs' lines hold no numbers besides \"step\"");
             failed = 1;
         } else {
             failed = moac_plot_save(out, moac_strbuf_cstr(&svg), svg.len, &diag);

@@ -263,8 +263,8 @@ static void vector_rows(moac_plot_figure *f, const group *g, const char *run) {
     }
     moac_plot_legend(f, MARGIN, WIDTH - 2 * MARGIN, keys, nk);
     double lo = INFINITY, hi = -INFINITY;
-    moac_plot_panel *panels = calloc((size_t)g->n, sizeof *panels);
-    char (*titles)[32] = calloc((size_t)g->n, sizeof *titles);
+    moac_plot_panel *panels = calloc(g->n > 0 ? (size_t)g->n : 1, sizeof *panels);
+    char (*titles)[32] = calloc(g->n > 0 ? (size_t)g->n : 1, sizeof *titles);
     if (!panels || !titles) abort();
     for (int a = 0; a < g->n; a++) {
         moac_plot_panel *p = &panels[a];
@@ -307,7 +307,7 @@ static void scalar_row(moac_plot_figure *f, group *const *g, int n, const char *
         keys[nk] = (moac_plot_key){names[nk], a, 0, 0, 0, 0};
     }
     moac_plot_legend(f, MARGIN, WIDTH - 2 * MARGIN, keys, nk);
-    char (*titles)[96] = calloc((size_t)n, sizeof *titles);
+    char (*titles)[96] = calloc(n > 0 ? (size_t)n : 1, sizeof *titles);
     if (!titles) abort();
     for (int i = 0; i < n; i++) {
         moac_plot_panel p = {.run = run};
