@@ -35,6 +35,7 @@ static const struct {
     {"generate", moac_cmd_generate},
     {"emit", moac_cmd_emit},
     {"verify", moac_cmd_verify},
+    {"plot", moac_cmd_plot},
 };
 
 void moac_cli_flush(moac_diag *d) {
@@ -106,7 +107,7 @@ int main(int argc, char **argv) {
         printf("moac %s (LLVM %s)\n", moac_version(), moac_llvm_version());
         return MOAC_EXIT_OK;
     }
-    const char *names[8];
+    const char *names[sizeof commands / sizeof *commands];
     size_t count = sizeof commands / sizeof *commands;
     for (size_t i = 0; i < count; i++) {
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);

@@ -129,7 +129,8 @@ static void put_metric(FILE *f, const moac_exec *e, int i) {
     int64_t n;
     const char *name = moac_exec_metric_name(e, i, &n);
     const double *v = moac_exec_output(e, name, NULL);
-    if (!v || n > 64) return; /* per-token tensors are not metrics */
+    /* per-token tensors are not metrics; per-head statistics are (MoSA Tiny: 69 heads a layer) */
+    if (!v || n > 4096) return;
     fprintf(f, ",\"%s\":", name);
     if (n == 1) {
         fprintf(f, "%.9g", v[0]);

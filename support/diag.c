@@ -93,6 +93,19 @@ void moac_diag_file_error(moac_diag *d, const char *path, const char *fmt, ...) 
     moac_strbuf_putc(&d->out, '\n');
 }
 
+void moac_diag_file_warning(moac_diag *d, const char *path, const char *fmt, ...) {
+    d->warnings++;
+    if (path) moac_strbuf_printf(&d->out, "%s: ", path);
+    moac_strbuf_puts(&d->out, "warning: ");
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[1024];
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    moac_strbuf_puts(&d->out, tmp);
+    moac_strbuf_putc(&d->out, '\n');
+}
+
 moac_source *moac_source_load(moac_arena *a, moac_diag *d, const char *path, const moac_read_limits *lim) {
     char *text, why[512];
     size_t len;

@@ -50,6 +50,9 @@ void moac_diag_report(moac_diag *d, moac_diag_level level, moac_loc loc, const c
 /* An error about a whole file or the command line: "path: error: ...". path may be NULL. */
 void moac_diag_file_error(moac_diag *d, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A warning about a whole file: "path: warning: ...". path may be NULL. */
+void moac_diag_file_warning(moac_diag *d, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* True once max_errors were reported; a stage should then stop early. */
 int moac_diag_full(const moac_diag *d);
 

@@ -12,6 +12,9 @@ const moac_read_limits moac_limits_ir = {"IR text", MOAC_LIMIT_IR_BYTES, 1};
 const moac_read_limits moac_limits_data = {"training data", MOAC_LIMIT_DATA_BYTES, 0};
 const moac_read_limits moac_limits_checkpoint = {"checkpoints", MOAC_LIMIT_CHECKPOINT_BYTES, 0};
 const moac_read_limits moac_limits_tokens = {"token files", MOAC_LIMIT_TOKEN_BYTES, 0};
+/* not text: a system that stopped while a line was written can leave NUL bytes at the end,
+ * which moac plot reports as a cut last line rather than refusing the file */
+const moac_read_limits moac_limits_metrics = {"metrics files", MOAC_LIMIT_METRICS_BYTES, 0};
 
 static const char *kind_of(mode_t m) {
     if (S_ISDIR(m)) return "a directory";

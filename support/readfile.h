@@ -19,6 +19,7 @@
 #define MOAC_LIMIT_DATA_BYTES ((uint64_t)1 << 30)         /* --data / train.data text (4 bytes a token in memory) */
 #define MOAC_LIMIT_CHECKPOINT_BYTES ((uint64_t)64 << 30)  /* a safetensors checkpoint */
 #define MOAC_LIMIT_TOKEN_BYTES ((uint64_t)1 << 44)        /* a token file (memory-mapped, not read: 16 TiB) */
+#define MOAC_LIMIT_METRICS_BYTES ((uint64_t)2 << 30)      /* a run's metrics.jsonl (moac plot) */
 
 typedef struct moac_read_limits {
     const char *what;   /* the kind of file in messages: "spec files", "training data", ... */
@@ -27,7 +28,7 @@ typedef struct moac_read_limits {
 } moac_read_limits;
 
 extern const moac_read_limits moac_limits_spec, moac_limits_ir, moac_limits_data, moac_limits_checkpoint,
-    moac_limits_tokens;
+    moac_limits_tokens, moac_limits_metrics;
 
 /* Reads the whole of path into a malloc'd buffer with a NUL after the last byte. Returns 0 and
  * sets *out, *len; or -1 with *out NULL and the reason in why (errno's text, and errno kept, for

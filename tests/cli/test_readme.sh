@@ -23,6 +23,7 @@ moac emit models/mha.moa --ptx --train'
 # The README's line "moac --help, moac <command> --help, moac --version", spelled out.
 help='moac --help
 moac check --help
+moac plot --help
 moac --version'
 # Covered elsewhere (too slow to run as written here, or needing a GPU: tests/cli/test_ptx.sh
 # and scripts/gpu-check.sh).
@@ -36,6 +37,10 @@ moac generate models/moas.moa --ckpt runs/moas/ckpt.safetensors --prompt "ROMEO:
 MOAC_PROFILE=1 moac train models/moas.moa --steps 5
 moac train models/moas.moa --backend cuda
 moac verify models/moas.moa --train --backend cuda --against cpu
+moac plot runs/mha runs/moas -o plot.svg
+moac train models/mha.moa --steps 120 --batch 2 --out runs/mha
+moac train models/moas.moa --steps 120 --batch 2 --out runs/moas
+moac plot runs/mha runs/moas -o docs/img/plot-example.svg
 moac --help, moac <command> --help, moac --version'
 
 # Each README line that runs moac, without its trailing comment, pipes and redirections.
@@ -70,5 +75,6 @@ done
 cd "$root" || exit 1
 # Where the slow ones are covered: recall-tiny training (test_recall.sh), --data/--resume/eval
 # (test_train.sh), the interpreter backend (test_train.sh, test_rope.sh), generate
-# (test_generate.sh), MOAC_PROFILE (test_train.sh).
+# (test_generate.sh), MOAC_PROFILE (test_train.sh), plot and the runs of its example picture
+# (test_plot.sh trains two short runs and plots them).
 finish
