@@ -43,6 +43,8 @@ typedef struct moac_compile_opts {
                                          caller's to log); must outlive the compiled graph */
     int profile;                      /* time every kernel; the table goes to log at free */
     int device;                       /* the GPU of a GPU backend (cuda: its ordinal) */
+    int tf32;                         /* cuda: matmuls in TF32 (one tensor-core product, 10-bit
+                                         mantissas, ~1e-3) instead of the f32-accurate 3xTF32 */
 } moac_compile_opts;
 
 /* A backend's operations. `impl` is the backend's own handle, made by compile. The graph-level

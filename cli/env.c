@@ -8,6 +8,7 @@
  *   MOAC_CACHE=0       no compile cache
  *   MOAC_CACHE_DIR     the compile cache (default: $XDG_CACHE_HOME/moac, else ~/.cache/moac)
  *   MOAC_PROFILE=1     the time per kernel kind, when a run ends
+ *   MOAC_TF32=1        --backend cuda: matmuls in TF32 (faster, ~1e-3) instead of f32-accurate 3xTF32
  *   MOAC_DEBUG=1       each pass's node count, the compile phases, the activations' peak
  *
  * A flag variable is on when set to anything but "" or "0". Everything goes to stderr. */
@@ -54,7 +55,7 @@ static void read_env(void) {
     moac_target_override(&env.target, getenv("MOAC_CPU"), getenv("MOAC_CPU_FEATURES"), threads ? atoi(threads) : 0);
     cache_dir(env.cache_dir, sizeof env.cache_dir);
     env.opts = (moac_compile_opts){.target = &env.target, .cache_dir = env.cache_dir, .log = &env.log,
-                                   .profile = flag("MOAC_PROFILE")};
+                                   .profile = flag("MOAC_PROFILE"), .tf32 = flag("MOAC_TF32")};
 }
 
 const moac_compile_opts *moac_cli_compile_opts(void) {

@@ -132,6 +132,7 @@ static void *compile(const moac_graph *g, const moac_compile_opts *o, moac_diag 
     double t0 = moac_seconds();
     if (!(c->g = moac_build_scheduled(g, &moac_cuda_sched_rules, &c->graph_arena, d))) return fail(c, d, NULL);
     moac_target_nvptx(&c->target, ptx_target_sm(c->cu->sm));
+    c->target.tf32 = o && o->tf32;
     if (moac_build_emit(&c->b, c->g, &c->target, moac_gpu_emitter, d)) return fail(c, d, NULL);
     c->arena_bytes = moac_build_plan(&c->b);
     c->b.slots[MOAC_SLOT_PARAMS].ext = &c->params;
@@ -302,7 +303,6 @@ static void describe(const void *impl, int detail, moac_strbuf *out) {
 /* `moac emit --backend cuda`: the PTX (or the optimised NVPTX LLVM IR) for sm_90; no GPU needed. */
 static char *emit(const moac_graph *g, const moac_compile_opts *o, const char *format, const char *kernel,
                   moac_diag *d) {
-    (void)o;
     int ptx = !strcmp(format, "asm") || !strcmp(format, "ptx");
     if (!ptx && strcmp(format, "llvm")) {
         moac_diag_file_error(d, NULL, "the cuda backend emits ptx or llvm, not '%s'", format);
@@ -313,6 +313,7 @@ static char *emit(const moac_graph *g, const moac_compile_opts *o, const char *f
     moac_build b = {0};
     moac_target t;
     moac_target_nvptx(&t, 90);
+    t.tf32 = o && o->tf32;
     char *text = NULL;
     static char err[8192];
     if (!(g = moac_build_scheduled(g, &moac_cuda_sched_rules, &a, d)) || moac_build_emit(&b, g, &t, moac_gpu_emitter, d))

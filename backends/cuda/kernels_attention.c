@@ -13,9 +13,10 @@
  *   delta:    one thread per query row: D_i = dout_i . out_i (the backward's shared term).
  *   dq:       block as the forward; per key tile p_ij = 2^(s_ij - lse_i log2 e),
  *             dq_i += p_ij (dout_i . v_j - D_i) k_j; dq_i *= scale.
- *   dk, dv:   block = (b, g, 64 key rows); k_j (and v_j) in registers; per query head of the
- *             group and query tile (q, dout, lse, D in shared) of the rows that see key j:
- *             dv_j += p_ij dout_i;  dk_j += p_ij (dout_i . v_j - D_i) q_i, dk_j *= scale.
+ *   dk, dv:   block = (b, g, 64 key rows, query head of the group); k_j (and v_j) in registers;
+ *             per query tile (q, dout, lse, D in shared) of the rows that see key j:
+ *             dv_j += p_ij dout_i;  dk_j += p_ij (dout_i . v_j - D_i) q_i, dk_j *= scale; with
+ *             several heads a group, each head's share to scratch and a kernel summing them.
  *
  * Causal blocks skip the tiles no row of theirs sees; the rows of a tile past a thread's own
  * limit are masked to p = 0. Heads wider than MAX_D (registers) keep the CPU's kernels. */
@@ -275,28 +276,47 @@ static void emit_dq(gx *a, int dd) {
     moac_emit_cost(e, &a->k, 2.0 * pairs(a) * (double)(2 * a->D + a->Dv), 0);
 }
 
-/* dk (which 1) or dv (which 2): one thread per key row. */
+/* out[i] = sum_h part[h][i] over the P query heads of a group, in head order. */
+static void emit_head_sum(gx *a, const char *what, int out, int part, int64_t n) {
+    moac_cg *cg = a->cg;
+    int slots[2] = {out, part};
+    begin(a, what, n, 0, 2, slots);
+    LLVMValueRef o = arg(a, 0), p = arg(a, 1);
+    moac_loop r = moac_cg_for(cg, &a->k, a->k.lo, a->k.hi, 1);
+    LLVMValueRef acc = ld(a, p, r.iv);
+    for (int64_t h = 1; h < a->P; h++) acc = LLVMBuildFAdd(cg->b, acc, ld(a, p, moac_cg_addc(cg, r.iv, h * n)), "");
+    moac_cg_store(cg, acc, o, r.iv);
+    moac_cg_end(cg, &r);
+    moac_cg_kernel_end(cg, &a->k);
+    moac_emit_cost(a->e, &a->k, (double)(n * a->P), 4.0 * (double)(n * (a->P + 1)));
+}
+
+/* dk (which 1) or dv (which 2): one thread per key row. A group of P > 1 query heads (GQA, MQA)
+ * splits its heads across blocks, each writing its head's share to scratch, which a second
+ * kernel sums in head order: B x G x S / 64 blocks alone are too few for the GPU (48 for MQA at
+ * the paper's size) and would walk the heads in turn. */
 static void emit_dkv(gx *a, int which, int dd) {
     moac_cg *cg = a->cg;
     const moac_emit_ctx *e = a->e;
     int dk = which == 1;
-    int slots[7] = {e->outs[which], e->in[0], e->in[1], e->in[2], e->in[3], e->in[5], dd};
+    int64_t n = dk ? a->D : a->Dv, total = a->B * a->G * a->S * n;
+    int part = a->P > 1 ? moac_cg_scratch(cg, 4 * a->P * total) : e->outs[which];
+    int slots[7] = {part, e->in[0], e->in[1], e->in[2], e->in[3], e->in[5], dd};
     int64_t nkt = (a->S + BR - 1) / BR;
-    begin(a, dk ? "attn_dk" : "attn_dv", a->B * a->G * nkt, BR, dk ? 7 : 6, slots);
+    begin(a, dk ? "attn_dk" : "attn_dv", a->B * a->G * nkt * a->P, BR, dk ? 7 : 6, slots);
     LLVMValueRef res = arg(a, 0), q = arg(a, 1), kk = arg(a, 2), v = arg(a, 3), dout = arg(a, 4), lse = arg(a, 5),
                  ddp = dk ? arg(a, 6) : NULL;
-    LLVMValueRef bg = udiv(a, a->k.lo, nkt), j0 = moac_cg_mulc(cg, urem(a, a->k.lo, nkt), BR);
+    LLVMValueRef head = urem(a, a->k.lo, a->P), blk = udiv(a, a->k.lo, a->P);
+    LLVMValueRef bg = udiv(a, blk, nkt), j0 = moac_cg_mulc(cg, urem(a, blk, nkt), BR);
     LLVMValueRef j = moac_cg_add(cg, j0, a->tid), jc = moac_nvvm_umin(cg, j, a->S - 1);
     LLVMValueRef krow = moac_cg_add(cg, moac_cg_mulc(cg, bg, a->S), jc);
     LLVMValueRef kv[MAX_D], vv[MAX_D], acc[MAX_D];
-    int64_t n = dk ? a->D : a->Dv;
     load_row(a, kv, kk, moac_cg_mulc(cg, krow, a->D), a->D, a->scale * LOG2E);
     if (dk) load_row(a, vv, v, moac_cg_mulc(cg, krow, a->Dv), a->Dv, 1.0);
     zero_vars(a, acc, n);
     LLVMValueRef qs = shared(a, 0, BC * a->D), dos = shared(a, 1, BC * a->Dv), st = shared(a, 2, 2 * BC);
     LLVMValueRef b = udiv(a, bg, a->G), g = urem(a, bg, a->G);
-    moac_loop hh = moac_cg_for(cg, &a->k, moac_cg_i64(cg, 0), moac_cg_i64(cg, a->P), 1);
-    LLVMValueRef bh = moac_cg_add(cg, moac_cg_mulc(cg, b, a->H), moac_cg_add(cg, moac_cg_mulc(cg, g, a->P), hh.iv));
+    LLVMValueRef bh = moac_cg_add(cg, moac_cg_mulc(cg, b, a->H), moac_cg_add(cg, moac_cg_mulc(cg, g, a->P), head));
     LLVMValueRef rows = moac_cg_mulc(cg, bh, a->T); /* the head's first query row */
     moac_loop it = moac_cg_for(cg, &a->k, a->causal ? j0 : moac_cg_i64(cg, 0), moac_cg_i64(cg, a->T), BC);
     stage(a, q, moac_cg_mulc(cg, rows, a->D), it.iv, a->T, a->D, qs);
@@ -322,12 +342,13 @@ static void emit_dkv(gx *a, int which, int dd) {
     }
     moac_nvvm_barrier(cg);
     moac_cg_end(cg, &it);
-    moac_cg_end(cg, &hh);
     LLVMBasicBlockRef merge = moac_cg_if(cg, moac_nvvm_ult(cg, j, a->S));
-    store_row(a, acc, res, moac_cg_mulc(cg, krow, n), n, f32(a, dk ? a->scale : 1.0));
+    LLVMValueRef dst = moac_cg_add(cg, moac_cg_mulc(cg, head, total), moac_cg_mulc(cg, krow, n));
+    store_row(a, acc, res, dst, n, f32(a, dk ? a->scale : 1.0));
     moac_cg_endif(cg, merge);
     moac_cg_kernel_end(cg, &a->k);
     moac_emit_cost(e, &a->k, 2.0 * pairs(a) * (double)(dk ? 2 * a->D + a->Dv : a->D + a->Dv), 0);
+    if (a->P > 1) emit_head_sum(a, dk ? "attn_dk_sum" : "attn_dv_sum", e->outs[which], part, total);
 }
 
 /* The three gradients of one attention (a join), given the forward's output and statistics. */

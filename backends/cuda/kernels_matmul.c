@@ -2,16 +2,18 @@
  * broadcast (semantics: backends/interp/kernels_linalg.c), on the tensor cores, as accurate as
  * f32 FMAs: one cooperative kernel (cg.h `block`) per 64 x 64 tile of C, 4 warps of 32 x 32.
  *
- *   Per K step of 16 the block copies A's 64 x 16 and B's 16 x 64 slices into shared memory (in
+ *   Per K step of 32 the block copies A's 64 x 32 and B's 32 x 64 slices into shared memory (in
  *   the order that keeps the global reads contiguous for the given transposes, zero past the
- *   edges), each element split as x = hi + lo with hi = tf32(x) and lo = tf32(x - hi): 3xTF32,
+ *   edges; the next step's slices are loaded into registers while the tensor cores work on this
+ *   one), each element split as x = hi + lo with hi = tf32(x) and lo = tf32(x - hi): 3xTF32,
  *   so that lo*hi + hi*lo + hi*hi (three mma.sync.m16n8k8.tf32 per tile) keeps about f32's 24
  *   bits where one TF32 product keeps 11. Rows of the k-major tiles are LD = 72 floats apart,
  *   so the fragment loads (lane 4g + t reads element (t, g)) hit 32 distinct banks. Each warp
  *   multiplies its 2 x 4 grid of 16 x 8 accumulator tiles (fragment layouts: PTX ISA, "Matrix
  *   Fragments for mma.m16n8k8").
  *
- * The tensor core sums in f32, so results differ from the CPU's FMA order by rounding (and the
+ * With MOAC_TF32=1 (target tf32) only hi is kept: one product, TF32's ~1e-3, as PyTorch's
+ * allow_tf32. The tensor core sums in f32, so results differ from the CPU's FMA order by rounding (and the
  * dropped lo*lo term, 2^-22 relative): moac verify compares them with the CPU backend. */
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +22,7 @@
 #include "backends/cuda/nvvm.h"
 #include "backends/interp/kernels.h"
 
-enum { TM = 64, TN = 64, TK = 16, THREADS = 128, LD = TM + 8 /* shared row stride */ };
+enum { TM = 64, TN = 64, TK = 32, THREADS = 128, LD = TM + 8 /* shared row stride */, PER = TK * TM / THREADS };
 
 /* x[(r, c)] of a rows x cols matrix at base (row-major, so c is contiguous), or 0 outside it:
  * the load reads a clamped (valid) address and the select drops it. */
@@ -40,26 +42,39 @@ static LLVMValueRef to_tf32(moac_cg *cg, LLVMValueRef x) {
     return LLVMBuildBitCast(cg->b, bits, cg->f32, "");
 }
 
-/* One K step's copy of a 16 x 64 slice into shared hi[k][LD] and lo[k][LD]: the matrix is stored
- * k-major (kmajor: element (k, i) at k * ld + i) or i-major ((i, k) at i * ld + k); threads walk
- * the stored order so neighbouring threads read neighbouring addresses. */
-static void stage(moac_cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef hi, LLVMValueRef lo, LLVMValueRef tid,
+/* Element r of this thread's share of a K step's 32 x 64 slice: its (k, i) in the slice. The
+ * matrix is stored k-major (kmajor: element (k, i) at k * ld + i) or i-major ((i, k) at
+ * i * ld + k); threads walk the stored order so neighbouring threads read neighbouring addresses. */
+static void share(moac_cg *cg, LLVMValueRef tid, int r, int kmajor, LLVMValueRef *kk, LLVMValueRef *ii) {
+    LLVMValueRef e = moac_cg_addc(cg, tid, r * THREADS);
+    int64_t inner = kmajor ? TM : TK;
+    LLVMValueRef lo = LLVMBuildURem(cg->b, e, moac_cg_i64(cg, inner), ""), hi = LLVMBuildUDiv(cg->b, e, moac_cg_i64(cg, inner), "");
+    *kk = kmajor ? hi : lo;
+    *ii = kmajor ? lo : hi;
+}
+
+/* Loads this thread's PER elements of the slice at K offset k0 into the registers v (zero past
+ * the edges), so that they are in flight while the tensor cores work on the previous slice. */
+static void fetch(moac_cg *cg, LLVMValueRef *v, LLVMValueRef x, LLVMValueRef base, LLVMValueRef tid,
                   LLVMValueRef k0, LLVMValueRef i0, int kmajor, int64_t kdim, int64_t idim) {
-    for (int r = 0; r < TK * TM / THREADS; r++) {
-        LLVMValueRef e = moac_cg_addc(cg, tid, r * THREADS);
+    for (int r = 0; r < PER; r++) {
         LLVMValueRef kk, ii;
-        if (kmajor) {
-            ii = LLVMBuildURem(cg->b, e, moac_cg_i64(cg, TM), "");
-            kk = LLVMBuildUDiv(cg->b, e, moac_cg_i64(cg, TM), "");
-        } else {
-            kk = LLVMBuildURem(cg->b, e, moac_cg_i64(cg, TK), "");
-            ii = LLVMBuildUDiv(cg->b, e, moac_cg_i64(cg, TK), "");
-        }
+        share(cg, tid, r, kmajor, &kk, &ii);
         LLVMValueRef gk = moac_cg_add(cg, k0, kk), gi = moac_cg_add(cg, i0, ii);
-        LLVMValueRef v = kmajor ? load_or_zero(cg, x, base, gk, gi, kdim, idim) : load_or_zero(cg, x, base, gi, gk, idim, kdim);
-        LLVMValueRef h = to_tf32(cg, v), at = moac_cg_add(cg, moac_cg_mulc(cg, kk, LD), ii);
+        moac_cg_set(cg, v[r], kmajor ? load_or_zero(cg, x, base, gk, gi, kdim, idim) : load_or_zero(cg, x, base, gi, gk, idim, kdim));
+    }
+}
+
+/* Writes the fetched elements into shared hi[k][LD] and lo[k][LD]. */
+static void put(moac_cg *cg, LLVMValueRef *v, LLVMValueRef hi, LLVMValueRef lo, LLVMValueRef tid, int kmajor) {
+    int tf32 = cg->target->tf32;
+    for (int r = 0; r < PER; r++) {
+        LLVMValueRef kk, ii;
+        share(cg, tid, r, kmajor, &kk, &ii);
+        LLVMValueRef x = moac_cg_get(cg, cg->f32, v[r]);
+        LLVMValueRef h = to_tf32(cg, x), at = moac_cg_add(cg, moac_cg_mulc(cg, kk, LD), ii);
         moac_cg_store(cg, h, hi, at);
-        moac_cg_store(cg, to_tf32(cg, LLVMBuildFSub(cg->b, v, h, "")), lo, at);
+        if (!tf32) moac_cg_store(cg, to_tf32(cg, LLVMBuildFSub(cg->b, x, h, "")), lo, at);
     }
 }
 
@@ -98,6 +113,7 @@ int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
     moac_kfn k = moac_cg_kernel_begin(cg, name, batches * mt * nt, 3, (int[]){e->out, e->in[0], e->in[1]});
     cg->kernels[k.index].block = THREADS;
     LLVMValueRef c = moac_cg_arg(cg, &k, 0), a = moac_cg_arg(cg, &k, 1), b = moac_cg_arg(cg, &k, 2);
+    int tf32 = cg->target->tf32; /* hi alone: one TF32 product */
     LLVMValueRef ahi = moac_nvvm_shared(cg, "moac_gemm_ahi", TK * LD), alo = moac_nvvm_shared(cg, "moac_gemm_alo", TK * LD);
     LLVMValueRef bhi = moac_nvvm_shared(cg, "moac_gemm_bhi", TK * LD), blo = moac_nvvm_shared(cg, "moac_gemm_blo", TK * LD);
     /* Block = (batch, M tile, N tile), N tile fastest. */
@@ -124,16 +140,28 @@ int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
         for (int j = 0; j < 4; j++)
             for (int q = 0; q < 4; q++) acc[i][j][q] = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
 
+    /* A: (i, k) with i < M; stored k-major when ta (A is [K, M]). B: (k, j) stored k-major unless tb.
+     * The first slice is fetched before the loop; each step stores the fetched slice, fetches the
+     * next (zeros past K) and multiplies the stored one. */
+    LLVMValueRef va[PER], vb[PER];
+    for (int u = 0; u < PER; u++) {
+        va[u] = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
+        vb[u] = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
+    }
+    fetch(cg, va, a, abase, tid, moac_cg_i64(cg, 0), m0, ta, K, M);
+    fetch(cg, vb, b, bbase, tid, moac_cg_i64(cg, 0), n0, !tb, K, N);
     moac_loop kt = moac_cg_for(cg, &k, moac_cg_i64(cg, 0), moac_cg_i64(cg, K), TK);
-    /* A: (i, k) with i < M; stored k-major when ta (A is [K, M]). B: (k, j) stored k-major unless tb. */
-    stage(cg, a, abase, ahi, alo, tid, kt.iv, m0, ta, K, M);
-    stage(cg, b, bbase, bhi, blo, tid, kt.iv, n0, !tb, K, N);
+    put(cg, va, ahi, alo, tid, ta);
+    put(cg, vb, bhi, blo, tid, !tb);
     moac_nvvm_barrier(cg);
+    LLVMValueRef next = moac_cg_addc(cg, kt.iv, TK);
+    fetch(cg, va, a, abase, tid, next, m0, ta, K, M);
+    fetch(cg, vb, b, bbase, tid, next, n0, !tb, K, N);
     for (int ks = 0; ks < TK; ks += 8) {
         /* Rows ks + t and ks + t + 4 of the k-major tiles. */
         LLVMValueRef r0 = moac_cg_mulc(cg, moac_cg_addc(cg, t, ks), LD), r4 = moac_cg_addc(cg, r0, 4 * LD);
         LLVMValueRef af[2][2][4], bf[2][4][2]; /* [hi, lo][tile][register] */
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; h < 2 - tf32; h++) {
             LLVMValueRef as = h ? alo : ahi, bs = h ? blo : bhi;
             for (int i = 0; i < 2; i++) {
                 LLVMValueRef row = moac_cg_addc(cg, ga, 16 * i);
@@ -152,8 +180,10 @@ int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
             for (int j = 0; j < 4; j++) {
                 LLVMValueRef v[4];
                 for (int q = 0; q < 4; q++) v[q] = moac_cg_get(cg, cg->f32, acc[i][j][q]);
-                mma(cg, v, af[1][i], bf[0][j]); /* the small terms first, then the large one */
-                mma(cg, v, af[0][i], bf[1][j]);
+                if (!tf32) { /* the small terms first, then the large one */
+                    mma(cg, v, af[1][i], bf[0][j]);
+                    mma(cg, v, af[0][i], bf[1][j]);
+                }
                 mma(cg, v, af[0][i], bf[0][j]);
                 for (int q = 0; q < 4; q++) moac_cg_set(cg, acc[i][j][q], v[q]);
             }

@@ -94,6 +94,7 @@ const char *moac_target_key(const moac_target *t) {
     static __thread char key[1300];
     /* the matmul emitter splits work by the thread count, so code compiled for one thread count
      * is slower (not wrong) on another: threads are part of the target */
-    snprintf(key, sizeof key, "%s|%s|%s|vec=%d|threads=%d", t->triple, t->cpu, t->features, t->vec, t->threads);
+    snprintf(key, sizeof key, "%s|%s|%s|vec=%d|threads=%d%s", t->triple, t->cpu, t->features, t->vec, t->threads,
+             t->tf32 ? "|tf32" : "");
     return key;
 }

@@ -14,6 +14,7 @@ typedef struct moac_target {
     char features[1024];
     int vec;          /* f32 lanes of the widest vector register: 16 with AVX-512, 8 with AVX2, 4 otherwise */
     int threads;      /* worker threads the runtime uses (host) */
+    int tf32;         /* NVPTX: matmuls with one TF32 product per tile (1) or three, f32-accurate (0) */
     int fine_items;   /* 1: elementwise kernels take one element per work item (a GPU thread each, so
                          neighbouring threads touch neighbouring addresses); 0: a row per item */
 } moac_target;
