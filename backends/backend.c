@@ -1,6 +1,7 @@
 /* The registry of backends and the graph-level entry points over their tables (backend.h). */
 #include "backends/backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,4 +88,28 @@ int moac_read_f64(const moac_compiled *c, const char *name, double *dst, int64_t
 
 void moac_compiled_describe(const moac_compiled *c, int detail, moac_strbuf *out) {
     if (c->be->describe) c->be->describe(c->impl, detail, out);
+}
+
+int moac_optim_supported(const moac_compiled *c) { return c->be->optim_attach != NULL; }
+
+static int optim_missing(const moac_compiled *c, char *err, size_t errlen) {
+    snprintf(err, errlen, "internal error: backend '%s' keeps no training state on a device", c->be->name);
+    return -1;
+}
+
+int moac_optim_attach(moac_compiled *c, const moac_optim_state *st, char *err, size_t errlen) {
+    return c->be->optim_attach ? c->be->optim_attach(c->impl, st, err, errlen) : optim_missing(c, err, errlen);
+}
+
+int moac_optim_step(moac_compiled *c, const moac_optim_hyper *h, double *norm, char *err, size_t errlen) {
+    if (!c->be->optim_step) return optim_missing(c, err, errlen);
+    if (!c->ran) {
+        snprintf(err, errlen, "internal error: an optimizer step before a successful run");
+        return -1;
+    }
+    return c->be->optim_step(c->impl, h, norm, err, errlen);
+}
+
+int moac_optim_download(moac_compiled *c, char *err, size_t errlen) {
+    return c->be->optim_download ? c->be->optim_download(c->impl, err, errlen) : optim_missing(c, err, errlen);
 }

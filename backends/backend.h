@@ -33,8 +33,8 @@ struct moac_target; /* backends/llvm/target.h: kept out of this header, which ne
 
 /* What a compile may depend on besides the graph. The library reads no environment variable:
  * the `moac` command fills these from MOAC_THREADS, MOAC_CPU, MOAC_CPU_FEATURES, MOAC_CACHE,
- * MOAC_CACHE_DIR, MOAC_PROFILE and MOAC_DEBUG (cli/env.c). All zero (or NULL opts): the host,
- * all its cores, no compile cache, silent. */
+ * MOAC_CACHE_DIR, MOAC_PROFILE, MOAC_DEBUG, MOAC_TF32 and MOAC_HOST_OPTIMIZER (cli/env.c). All
+ * zero (or NULL opts): the host, all its cores, no compile cache, silent. */
 typedef struct moac_compile_opts {
     int threads;                      /* worker threads; 0: the target's (all cores) */
     const struct moac_target *target; /* NULL: the host (moac_target_override makes another) */
@@ -45,7 +45,32 @@ typedef struct moac_compile_opts {
     int device;                       /* the GPU of a GPU backend (cuda: its ordinal) */
     int tf32;                         /* cuda: matmuls in TF32 (one tensor-core product, 10-bit
                                          mantissas, ~1e-3) instead of the f32-accurate 3xTF32 */
+    int host_optimizer;               /* training: clip and AdamW on the host even where the
+                                         backend could keep the state on its device */
 } moac_compile_opts;
+
+/* The training state a backend may keep on its device (moac_backend_ops.optim_*): the host's
+ * parameters, AdamW moments (runtime/state.h: w, m and v, `total` floats each, parameter p at
+ * `offset`), so that a step's gradients, clip and update never leave the device. */
+typedef struct moac_optim_param {
+    const char *name; /* the param node's name; its gradient is the output grad.<name> */
+    size_t offset, numel;
+    int decay;        /* AdamW's weight decay applies */
+} moac_optim_param;
+
+typedef struct moac_optim_state {
+    const moac_optim_param *params;
+    int nparams;
+    size_t total;
+    float *w, *m, *v; /* the host copies: read by attach, written by download */
+} moac_optim_state;
+
+/* One step's clip and AdamW (runtime/state.c's moac_clip_grads and moac_adamw_step, the same
+ * f32 arithmetic): step is the 1-based step being taken (bias corrections). */
+typedef struct moac_optim_hyper {
+    double lr, beta1, beta2, eps, weight_decay, clip;
+    uint64_t step;
+} moac_optim_hyper;
 
 /* A backend's operations. `impl` is the backend's own handle, made by compile. The graph-level
  * entry points (moac_write and the others below) look the name up in the graph, check that it is
@@ -80,6 +105,15 @@ typedef struct moac_backend_ops {
     char *(*emit)(const moac_graph *g, const moac_compile_opts *o, const char *format, const char *kernel,
                   moac_diag *d);
     void (*free)(void *impl);
+    /* Optional (NULL: the caller reads the gradients and updates its weights on the host): the
+     * training state on the device. attach copies st's weights and moments to the device; from
+     * then on the params' device copies are the weights (write no longer needed), optim_step
+     * after a run clips the gradients to norm h->clip and applies AdamW there, giving the norm
+     * before clipping, and download copies the weights and moments back into st's arrays. st
+     * must outlive the handle. 0, or -1 with a message in err. */
+    int (*optim_attach)(void *impl, const moac_optim_state *st, char *err, size_t errlen);
+    int (*optim_step)(void *impl, const moac_optim_hyper *h, double *norm, char *err, size_t errlen);
+    int (*optim_download)(void *impl, char *err, size_t errlen);
 } moac_backend_ops;
 
 /* The registry (backends/backend.c): the backend named name, or NULL. */
@@ -112,6 +146,12 @@ int moac_run(moac_compiled *c, const moac_run_opts *o, char *err, size_t errlen)
  * output, numel is not its size, or no run has succeeded since compile. */
 int moac_read(const moac_compiled *c, const char *name, float *dst, int64_t numel);
 int moac_read_f64(const moac_compiled *c, const char *name, double *dst, int64_t numel);
+/* The training state on the backend's device (moac_backend_ops.optim_*): whether it can, and the
+ * three operations; each -1 with a message in err where it cannot or fails. */
+int moac_optim_supported(const moac_compiled *c);
+int moac_optim_attach(moac_compiled *c, const moac_optim_state *st, char *err, size_t errlen);
+int moac_optim_step(moac_compiled *c, const moac_optim_hyper *h, double *norm, char *err, size_t errlen);
+int moac_optim_download(moac_compiled *c, char *err, size_t errlen);
 /* The backend's description of the compile (moac_backend_ops.describe). */
 void moac_compiled_describe(const moac_compiled *c, int detail, moac_strbuf *out);
 

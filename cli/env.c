@@ -9,6 +9,8 @@
  *   MOAC_CACHE_DIR     the compile cache (default: $XDG_CACHE_HOME/moac, else ~/.cache/moac)
  *   MOAC_PROFILE=1     the time per kernel kind, when a run ends
  *   MOAC_TF32=1        --backend cuda: matmuls in TF32 (faster, ~1e-3) instead of f32-accurate 3xTF32
+ *   MOAC_HOST_OPTIMIZER=1  --backend cuda: gradients read back, clip and AdamW on the host (as the CPU
+ *                      backend does) instead of on the GPU; for comparisons
  *   MOAC_DEBUG=1       each pass's node count, the compile phases, the activations' peak
  *
  * A flag variable is on when set to anything but "" or "0". Everything goes to stderr. */
@@ -55,7 +57,8 @@ static void read_env(void) {
     moac_target_override(&env.target, getenv("MOAC_CPU"), getenv("MOAC_CPU_FEATURES"), threads ? atoi(threads) : 0);
     cache_dir(env.cache_dir, sizeof env.cache_dir);
     env.opts = (moac_compile_opts){.target = &env.target, .cache_dir = env.cache_dir, .log = &env.log,
-                                   .profile = flag("MOAC_PROFILE"), .tf32 = flag("MOAC_TF32")};
+                                   .profile = flag("MOAC_PROFILE"), .tf32 = flag("MOAC_TF32"),
+                                   .host_optimizer = flag("MOAC_HOST_OPTIMIZER")};
 }
 
 const moac_compile_opts *moac_cli_compile_opts(void) {

@@ -14,6 +14,10 @@ struct moac_exec {
     const moac_node **metrics;     /* output nodes that are not gradients */
     double **metric_values;        /* the metrics, as double, after each run */
     int nmetrics;
+    int device_optimizer;          /* the backend keeps the training state on its device */
+    moac_state *attached;          /* the state it keeps there (resident here), once a step ran */
+    moac_optim_param *oparams;     /* that state's layout, as the backend reads it */
+    moac_optim_state ostate;
 };
 
 static int has_input(const moac_graph *g, const char *name) {
@@ -53,6 +57,7 @@ moac_exec *moac_exec_new(const moac_graph *g, const moac_backend_ops *be, const 
         return NULL;
     }
     report_compile(e, o ? o->log : NULL, quiet);
+    e->device_optimizer = moac_optim_supported(e->c) && !(o && o->host_optimizer);
     e->metric_values = calloc((size_t)e->nmetrics + 1, sizeof *e->metric_values);
     if (!e->metric_values) abort();
     for (int i = 0; i < e->nmetrics; i++) {
@@ -62,8 +67,25 @@ moac_exec *moac_exec_new(const moac_graph *g, const moac_backend_ops *be, const 
     return e;
 }
 
+/* The newest weights and moments back from the device that keeps them. */
+static int download(moac_state *s, char *err, size_t errlen) {
+    if (!s->resident || !s->stale) return 0;
+    if (moac_optim_download(s->resident->c, err, errlen)) return -1;
+    s->stale = 0;
+    return 0;
+}
+
+int moac_exec_sync_state(moac_state *s, char *err, size_t errlen) { return download(s, err, errlen); }
+
 void moac_exec_free(moac_exec *e) {
     if (!e) return;
+    if (e->attached && e->attached->resident == e) { /* the host keeps the state from here on */
+        char err[256];
+        if (download(e->attached, err, sizeof err)) fprintf(stderr, "moac: warning: %s\n", err);
+        e->attached->resident = NULL;
+        e->attached->stale = 0;
+    }
+    free(e->oparams);
     moac_compiled_free(e->c);
     if (e->metric_values)
         for (int i = 0; i < e->nmetrics; i++) free(e->metric_values[i]);
@@ -83,10 +105,12 @@ static void bind(moac_exec *e, const moac_state *s) {
     e->bound = s;
 }
 
-int moac_exec_run(moac_exec *e, const moac_state *s, const int32_t *x, const int32_t *y, const moac_run_opts *o,
+int moac_exec_run(moac_exec *e, moac_state *s, const int32_t *x, const int32_t *y, const moac_run_opts *o,
                   char *err, size_t errlen) {
+    int resident = s->resident == e; /* the device's weights are the newest: nothing to write */
+    if (!resident && download(s, err, errlen)) return -1;
     bind(e, s);
-    for (int p = 0; !e->in_place && p < s->nparams; p++) /* a param the graph does not read is skipped */
+    for (int p = 0; !e->in_place && !resident && p < s->nparams; p++) /* a param the graph does not read is skipped */
         moac_write(e->c, s->params[p].name, s->w + s->params[p].offset, (int64_t)s->params[p].numel);
     moac_write(e->c, "tokens", x, e->ntok);
     moac_write(e->c, "targets", y, e->ntok);
@@ -106,6 +130,32 @@ void moac_exec_grads(const moac_exec *e, moac_state *s) {
         size_t n = s->params[p].numel;
         if (moac_read(e->c, name, out, (int64_t)n)) memset(out, 0, n * sizeof *out);
     }
+}
+
+int moac_exec_device_optimizer(const moac_exec *e) { return e->device_optimizer; }
+
+/* Hands s to e's device: its layout, then its weights and moments copied there. */
+static int attach(moac_exec *e, moac_state *s, char *err, size_t errlen) {
+    if (download(s, err, errlen)) return -1;
+    free(e->oparams);
+    e->oparams = calloc((size_t)s->nparams + 1, sizeof *e->oparams);
+    if (!e->oparams) abort();
+    for (int p = 0; p < s->nparams; p++)
+        e->oparams[p] = (moac_optim_param){s->params[p].name, s->params[p].offset, s->params[p].numel, s->params[p].decay};
+    e->ostate = (moac_optim_state){e->oparams, s->nparams, s->total, s->w, s->m, s->v};
+    if (moac_optim_attach(e->c, &e->ostate, err, errlen)) return -1;
+    e->attached = s;
+    s->resident = e;
+    s->stale = 0;
+    return 0;
+}
+
+int moac_exec_device_step(moac_exec *e, moac_state *s, const moac_optim_hyper *h, double *norm, char *err,
+                          size_t errlen) {
+    if (s->resident != e && attach(e, s, err, errlen)) return -1;
+    if (moac_optim_step(e->c, h, norm, err, errlen)) return -1;
+    s->stale = 1;
+    return 0;
 }
 
 const double *moac_exec_output(const moac_exec *e, const char *name, int64_t *numel) {

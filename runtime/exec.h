@@ -21,7 +21,7 @@ moac_exec *moac_exec_new(const moac_graph *g, const moac_backend_ops *be, const 
 void moac_exec_free(moac_exec *e);
 /* One run on batch (x, y) of [B, T] tokens with the state's current weights. Returns 0, or -1
  * with a message in err (bad data, e.g. a token outside the vocabulary). */
-int moac_exec_run(moac_exec *e, const moac_state *s, const int32_t *x, const int32_t *y, const moac_run_opts *o,
+int moac_exec_run(moac_exec *e, moac_state *s, const int32_t *x, const int32_t *y, const moac_run_opts *o,
                   char *err, size_t errlen);
 /* Copies the graph's grad.<name> outputs into s->g. */
 void moac_exec_grads(const moac_exec *e, moac_state *s);
@@ -31,11 +31,23 @@ const double *moac_exec_output(const moac_exec *e, const char *name, int64_t *nu
 int moac_exec_metric_count(const moac_exec *e);
 const char *moac_exec_metric_name(const moac_exec *e, int i, int64_t *numel);
 
+/* Makes s's host copies of the weights and moments current where a backend keeps them on its
+ * device (before a checkpoint is written): 0, or -1 with a message in err. */
+int moac_exec_sync_state(moac_state *s, char *err, size_t errlen);
+
 /* One optimizer step of e's training graph on batch (x, y) for s under sched (its clip,
  * optimizer and schedule), dropout drawn from seed (runtime/trainer.c). 0; -1 with a message in
  * err when the run refused the data (a token outside the vocabulary); 1 with a message in err
- * when the loss is not finite (the weights are then not updated). r may be NULL. */
+ * when the loss is not finite (the weights are then not updated) or the device's optimizer
+ * failed. r may be NULL. */
 int moac_train_step(moac_exec *e, moac_state *s, const moac_train_spec *sched, uint64_t seed, const int32_t *x,
                     const int32_t *y, moac_step_result *r, char *err, size_t errlen);
+/* Whether e's backend takes its training steps on its device (the gradients, clip and AdamW
+ * never leaving it; backends/backend.h optim_*), unless its compile options ask for the host. */
+int moac_exec_device_optimizer(const moac_exec *e);
+/* After a run of e on s: clip and AdamW on e's device (s handed to it on the first call, its
+ * host copies stale from then on: moac_exec_sync_state), the norm before clipping in norm. */
+int moac_exec_device_step(moac_exec *e, moac_state *s, const moac_optim_hyper *h, double *norm, char *err,
+                          size_t errlen);
 
 #endif

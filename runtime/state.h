@@ -24,6 +24,11 @@ typedef struct moac_state {
     size_t total;          /* floats per section */
     float *w, *g, *m, *v;  /* four sections of one allocation */
     uint64_t step;         /* optimizer steps taken */
+    /* Where the newest weights and moments are when a backend keeps them on its device
+     * (runtime/exec.c): that exec, and whether w, m and v here are older than its copy (g is
+     * then unused). NULL: here. */
+    struct moac_exec *resident;
+    int stale;
 } moac_state;
 
 /* Collects the params of g. Returns 0, or -1 if memory runs out. */

@@ -195,6 +195,11 @@ static int metrics_written(session *s, moac_diag *d) {
 }
 
 static int save(session *s, moac_diag *d) {
+    char err[256];
+    if (moac_exec_sync_state(&s->state, err, sizeof err)) { /* the weights back from the GPU */
+        moac_diag_file_error(d, NULL, "%s; %s is unchanged", err, s->ckpt);
+        return -1;
+    }
     if (moac_checkpoint_save(s->ckpt, s->spec, &s->state, &s->data, s->seed, s->total, d)) return -1;
     s->saved = 1;
     s->saved_step = s->state.step;

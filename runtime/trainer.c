@@ -12,16 +12,22 @@ int moac_train_step(moac_exec *e, moac_state *s, const moac_train_spec *sched, u
     uint64_t step = s->step;
     moac_run_opts o = {.seed = seed, .step = step, .training = 1};
     if (moac_exec_run(e, s, x, y, &o, err, errlen)) return -1;
-    moac_exec_grads(e, s);
     double loss = moac_exec_output(e, "loss", NULL)[0];
     if (!isfinite(loss)) {
         snprintf(err, errlen, "the loss became %g at step %llu; lower the learning rate or enable clip", loss,
                  (unsigned long long)step);
         return 1;
     }
-    double norm = moac_clip_grads(s, sched->clip);
-    double lr = moac_lr_at(sched, step);
-    moac_adamw_step(s, sched, lr);
+    double lr = moac_lr_at(sched, step), norm;
+    if (moac_exec_device_optimizer(e)) { /* gradients, clip and update stay on the device */
+        moac_optim_hyper h = {lr, sched->beta1, sched->beta2, sched->eps, sched->weight_decay, sched->clip, step + 1};
+        if (moac_exec_device_step(e, s, &h, &norm, err, errlen)) return 1; /* the device's fault, not the data's */
+        s->step = step + 1;
+    } else {
+        moac_exec_grads(e, s);
+        norm = moac_clip_grads(s, sched->clip);
+        moac_adamw_step(s, sched, lr);
+    }
     if (r) *r = (moac_step_result){step, loss, lr, norm};
     return 0;
 }

@@ -32,6 +32,8 @@ typedef struct cuda_impl {
     int profile;
     double *prof;               /* profile: seconds per step, summed over runs */
     int runs;
+    moac_cuda_optim *optim;     /* the training state on the device, once attached */
+    moac_cu_ptr *optim_w, *optim_g; /* per param of the attached state: weights, gradient (0: none) */
 } cuda_impl;
 
 static int ptx_target_sm(int sm) { return sm > 90 ? 90 : sm; /* PTX for sm_90 runs on later GPUs through the driver's JIT */ }
@@ -46,6 +48,7 @@ static void free_impl(void *impl) {
     if (!c) return;
     if (c->prof && c->log) moac_build_print_profile(c->log, "cuda, synchronised after each kernel", &c->b, c->b.kernels, c->prof, c->runs);
     if (c->cu) {
+        moac_cuda_optim_free(c->optim);
         if (c->arena) c->cu->cuMemFree(c->arena);
         if (c->tables) c->cu->cuMemFree(c->tables);
         for (int s = 0; c->ext && s < c->b.nslots; s++)
@@ -54,6 +57,8 @@ static void free_impl(void *impl) {
         moac_cuda_close(c->cu);
     }
     free(c->fns);
+    free(c->optim_w);
+    free(c->optim_g);
     free(c->ext);
     free(c->dirty);
     free(c->table_at);
@@ -120,6 +125,13 @@ static int allocate(cuda_impl *c, char *err, size_t errlen) {
     return rc ? -1 : 0;
 }
 
+/* Whether g is a training graph (it has gradient outputs): its module gets the optimizer's kernels. */
+static int has_gradients(const moac_graph *g) {
+    for (size_t i = 0; i < g->count; i++)
+        if (g->nodes[i]->op == MOAC_OP_OUTPUT && !strncmp(g->nodes[i]->s, "grad.", 5)) return 1;
+    return 0;
+}
+
 static void *compile(const moac_graph *g, const moac_compile_opts *o, moac_diag *d) {
     static char err[20000];
     cuda_impl *c = calloc(1, sizeof *c);
@@ -134,6 +146,7 @@ static void *compile(const moac_graph *g, const moac_compile_opts *o, moac_diag 
     moac_target_nvptx(&c->target, ptx_target_sm(c->cu->sm));
     c->target.tf32 = o && o->tf32;
     if (moac_build_emit(&c->b, c->g, &c->target, moac_gpu_emitter, d)) return fail(c, d, NULL);
+    if (has_gradients(c->g)) moac_cuda_emit_optim(c->b.cg);
     c->arena_bytes = moac_build_plan(&c->b);
     c->b.slots[MOAC_SLOT_PARAMS].ext = &c->params;
     double t1 = moac_seconds();
@@ -300,6 +313,53 @@ static void describe(const void *impl, int detail, moac_strbuf *out) {
                            c->schedule_s + c->codegen_s + c->load_s, c->b.nkernels, c->b.fused, c->b.fallbacks);
 }
 
+/* ---- the training state on the device (backend.h optim_*) ---- */
+
+static int optim_attach(void *impl, const moac_optim_state *st, char *err, size_t errlen) {
+    cuda_impl *c = impl;
+    moac_cuda_optim_free(c->optim);
+    c->optim = NULL;
+    free(c->optim_w);
+    free(c->optim_g);
+    c->optim_w = calloc((size_t)st->nparams + 1, sizeof *c->optim_w);
+    c->optim_g = calloc((size_t)st->nparams + 1, sizeof *c->optim_g);
+    if (!c->optim_w || !c->optim_g) abort();
+    char name[512];
+    for (int p = 0; p < st->nparams; p++) {
+        int s = find_slot(c, MOAC_OP_PARAM, st->params[p].name);
+        if (s < 0 || !c->b.slots[s].external || (size_t)c->b.slots[s].bytes < st->params[p].numel * sizeof(float)) {
+            snprintf(err, errlen, "internal error: graph '%s' has no parameter '%s' of %zu values to keep on the GPU",
+                     c->g->name, st->params[p].name, st->params[p].numel);
+            return -1;
+        }
+        c->optim_w[p] = c->ext[s];
+        c->dirty[s] = 0; /* the device's copy is the weights from now on */
+        snprintf(name, sizeof name, "grad.%s", st->params[p].name);
+        int gs = find_slot(c, MOAC_OP_OUTPUT, name);
+        c->optim_g[p] = gs < 0 ? 0 : dev_ptr(c, gs);
+    }
+    c->optim = moac_cuda_optim_new(c->cu, c->mod, st, c->optim_w, c->optim_g, err, errlen);
+    return c->optim ? 0 : -1;
+}
+
+static int optim_step(void *impl, const moac_optim_hyper *h, double *norm, char *err, size_t errlen) {
+    cuda_impl *c = impl;
+    if (!c->optim) {
+        snprintf(err, errlen, "internal error: an optimizer step with no training state on the GPU");
+        return -1;
+    }
+    return moac_cuda_optim_step(c->optim, h, norm, err, errlen);
+}
+
+static int optim_download(void *impl, char *err, size_t errlen) {
+    cuda_impl *c = impl;
+    if (!c->optim) {
+        snprintf(err, errlen, "internal error: no training state on the GPU to copy back");
+        return -1;
+    }
+    return moac_cuda_optim_download(c->optim, err, errlen);
+}
+
 /* `moac emit --backend cuda`: the PTX (or the optimised NVPTX LLVM IR) for sm_90; no GPU needed. */
 static char *emit(const moac_graph *g, const moac_compile_opts *o, const char *format, const char *kernel,
                   moac_diag *d) {
@@ -318,7 +378,14 @@ static char *emit(const moac_graph *g, const moac_compile_opts *o, const char *f
     static char err[8192];
     if (!(g = moac_build_scheduled(g, &moac_cuda_sched_rules, &a, d)) || moac_build_emit(&b, g, &t, moac_gpu_emitter, d))
         goto done;
-    if (kernel && *kernel && moac_build_filter_kernels(b.cg, g, kernel, d)) goto done;
+    /* --kernel moac_optim: the optimizer's kernels alone (a training graph's) */
+    int optim_only = kernel && !strncmp(kernel, "moac_", 5) && has_gradients(g);
+    for (int k = 0; optim_only && k < b.cg->nkernels; k++) {
+        LLVMValueRef fn = LLVMGetNamedFunction(b.cg->mod, b.cg->kernels[k].name);
+        if (fn) LLVMDeleteFunction(fn);
+    }
+    if (!optim_only && kernel && *kernel && moac_build_filter_kernels(b.cg, g, kernel, d)) goto done;
+    if (has_gradients(g) && (!kernel || !*kernel || optim_only)) moac_cuda_emit_optim(b.cg);
     text = moac_ptx_render(b.cg, ptx, err, sizeof err);
     if (!text) moac_diag_file_error(d, NULL, "compiling graph '%s' for the GPU failed: %s", g->name, err);
 done:
@@ -339,4 +406,7 @@ const moac_backend_ops moac_cuda_backend = {
     .describe = describe,
     .emit = emit,
     .free = free_impl,
+    .optim_attach = optim_attach,
+    .optim_step = optim_step,
+    .optim_download = optim_download,
 };

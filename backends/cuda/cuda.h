@@ -27,6 +27,22 @@ int moac_gpu_emit_attention_grad(const moac_emit_ctx *e);
 /* Whether the GPU's attention kernels render n (head sizes that fit a thread's registers). */
 int moac_gpu_attention_ok(const moac_node *n);
 
+/* The optimizer on the device (optim.c): its three kernels, added to a training graph's module
+ * (moac_optim_sumsq, moac_optim_norm, moac_optim_adamw); and the state that runs them over the
+ * weights w[p] (the backend's param slots) and gradients g[p] (0: none) of st's parameters,
+ * with the AdamW moments it allocates. new uploads st's weights and moments; download copies
+ * them back; step clips and updates after a run, giving the norm before clipping. */
+#include "backends/backend.h"
+#include "backends/cuda/driver.h"
+void moac_cuda_emit_optim(moac_cg *cg);
+typedef struct moac_cuda_optim moac_cuda_optim;
+moac_cuda_optim *moac_cuda_optim_new(moac_cuda *cu, moac_cu_module mod, const moac_optim_state *st,
+                                     const moac_cu_ptr *w, const moac_cu_ptr *g, char *err, size_t errlen);
+int moac_cuda_optim_upload(moac_cuda_optim *o, char *err, size_t errlen);
+int moac_cuda_optim_download(moac_cuda_optim *o, char *err, size_t errlen);
+int moac_cuda_optim_step(moac_cuda_optim *o, const moac_optim_hyper *h, double *norm, char *err, size_t errlen);
+void moac_cuda_optim_free(moac_cuda_optim *o);
+
 /* Adds the grid entry of every kernel of cg, optimises the module and writes it as PTX text
  * (ptx = 1) or as LLVM IR (0), malloc'd; consumes the module. NULL with err. */
 char *moac_ptx_render(moac_cg *cg, int ptx, char *err, size_t errlen);

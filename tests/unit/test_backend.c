@@ -43,6 +43,8 @@ static void test_registry(void **state) {
     assert_null(moac_interp_backend.bind);
     assert_null(moac_cuda_backend.bind); /* weights are copied to the device */
     assert_non_null(moac_cuda_backend.emit);
+    assert_non_null(moac_cuda_backend.optim_attach); /* the training state stays on the GPU */
+    assert_null(moac_cpu_backend.optim_attach);
     assert_ptr_equal(moac_backend_find("cuda"), &moac_cuda_backend);
 }
 
