@@ -152,6 +152,24 @@ static void emit_row_scatter(const moac_emit_ctx *e, const char *what, int64_t r
     moac_cg_kernel_end(cg, &s);
     moac_emit_cost(e, &s, 0, 16.0 * (double)(n + rows));
 
+    if (cg->target->fine_items) { /* a GPU: one result element per thread, so that neighbours read neighbours */
+        moac_kfn k = moac_cg_kernel_begin(cg, what, rows * C, 3, (int[]){e->out, scratch, src_slot});
+        LLVMValueRef out = moac_cg_arg(cg, &k, 0), src = moac_cg_arg(cg, &k, 2);
+        start = moac_cg_arg(cg, &k, 1);
+        list = moac_cg_gep(cg, cg->i32, start, moac_cg_i64(cg, 2 * rows + 1));
+        moac_loop r = moac_cg_for(cg, &k, k.lo, k.hi, 1);
+        LLVMValueRef row = udivc(cg, r.iv, C), col = LLVMBuildURem(cg->b, r.iv, moac_cg_i64(cg, C), "");
+        LLVMValueRef acc = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
+        moac_loop i = moac_cg_for(cg, &k, ld32(cg, start, row), ld32(cg, start, moac_cg_addc(cg, row, 1)), 1);
+        LLVMValueRef d = moac_cg_load(cg, cg->f32, src, moac_cg_add(cg, moac_cg_mulc(cg, ld32(cg, list, i.iv), C), col));
+        moac_cg_set(cg, acc, LLVMBuildFAdd(cg->b, moac_cg_get(cg, cg->f32, acc), d, ""));
+        moac_cg_end(cg, &i);
+        moac_cg_store(cg, moac_cg_get(cg, cg->f32, acc), out, r.iv);
+        moac_cg_end(cg, &r);
+        moac_cg_kernel_end(cg, &k);
+        moac_emit_cost(e, &k, (double)(n * C), 4.0 * (double)(n * C + rows * C));
+        return;
+    }
     moac_kfn k = moac_rows_kernel(e, &c, what, rows, 3, (int[]){e->out, scratch, src_slot});
     c.k = &k;
     c.out = moac_cg_arg(cg, &k, 0);
@@ -471,11 +489,43 @@ static void b_paccum(moac_rowc *c, LLVMValueRef j) {
  * prefetchers do not follow; instead the R rows are cut in nblk blocks fixed by the shape alone:
  * each item sums its block's whole rows in order (contiguous reads) into a double partial row,
  * then the partials are summed in block order. The result does not depend on the threads. */
-static int reduce_blocks(const moac_emit_ctx *e, int64_t K, int64_t R, int64_t C, double count) {
+/* The first kernel on a GPU: items are (k, row block of 32, column block of W), neighbours on
+ * neighbouring columns, each summing its block's 32 rows in order: thousands of threads where
+ * the column items alone would be C / W (96 at the paper's width), each walking all R rows. */
+static void reduce_blocks_gpu(const moac_emit_ctx *e, int part, int64_t K, int64_t R, int64_t C, int64_t nblk,
+                              int64_t rb) {
     moac_cg *cg = e->cg;
-    int mean = e->node->op == MOAC_OP_REDUCE_MEAN, W = cg->vec;
-    int64_t nblk = R / 32 < 64 ? R / 32 : 64, rb = (R + nblk - 1) / nblk;
-    int part = moac_cg_scratch(cg, K * nblk * C * (int64_t)sizeof(double));
+    int W = cg->vec, mean = e->node->op == MOAC_OP_REDUCE_MEAN;
+    int64_t nb = (C + W - 1) / W;
+    moac_rowc c;
+    moac_kfn k = moac_rows_kernel(e, &c, mean ? "reduce_mean_blocks" : "reduce_sum_blocks", K * nblk * nb, 2,
+                                  (int[]){part, e->in[0]});
+    c.k = &k;
+    LLVMValueRef out = moac_cg_arg(cg, &k, 0), x = moac_cg_arg(cg, &k, 1);
+    LLVMValueRef acc = moac_rows_acc(&c, c.dt, 0.0);
+    moac_loop l = moac_cg_for(cg, &k, k.lo, k.hi, 1);
+    moac_cg_set(cg, acc, LLVMConstNull(c.dt));
+    LLVMValueRef kb = udivc(cg, l.iv, nb), j0 = moac_cg_mulc(cg, uremc(cg, l.iv, nb), W);
+    LLVMValueRef kk = udivc(cg, kb, nblk), blk = uremc(cg, kb, nblk);
+    c.mask = C % W ? moac_rows_lane_mask(&c, j0, C) : NULL;
+    LLVMValueRef r0 = moac_cg_mulc(cg, blk, rb), r1 = moac_cg_addc(cg, r0, rb);
+    r1 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, r1, moac_cg_i64(cg, R), ""), r1, moac_cg_i64(cg, R), "");
+    moac_loop r = moac_cg_for(cg, &k, r0, r1, 1);
+    LLVMValueRef at = moac_cg_add(cg, moac_cg_mulc(cg, moac_cg_add(cg, moac_cg_mulc(cg, kk, R), r.iv), C), j0);
+    moac_rows_acc_add(&c, acc, LLVMBuildFPExt(cg->b, moac_rows_load(&c, c.vt, x, at), c.dt, ""));
+    moac_cg_end(cg, &r);
+    moac_rows_store(&c, moac_cg_get(cg, c.dt, acc), out, moac_cg_add(cg, moac_cg_mulc(cg, kb, C), j0));
+    c.mask = NULL;
+    moac_cg_end(cg, &l);
+    moac_cg_kernel_end(cg, &k);
+    moac_emit_cost(e, &k, (double)(K * R * C), 4.0 * (double)(K * R * C));
+}
+
+/* The first kernel on a CPU: items are (k, row block), each summing whole rows (contiguous). */
+static void reduce_blocks_cpu(const moac_emit_ctx *e, int part, int64_t K, int64_t R, int64_t C, int64_t nblk,
+                              int64_t rb) {
+    moac_cg *cg = e->cg;
+    int mean = e->node->op == MOAC_OP_REDUCE_MEAN;
     moac_rowc c;
     moac_kfn k = moac_rows_kernel(e, &c, mean ? "reduce_mean_blocks" : "reduce_sum_blocks", K * nblk, 2,
                                   (int[]){part, e->in[0]});
@@ -496,15 +546,24 @@ static int reduce_blocks(const moac_emit_ctx *e, int64_t K, int64_t R, int64_t C
     moac_cg_end(cg, &l);
     moac_cg_kernel_end(cg, &k);
     moac_emit_cost(e, &k, (double)(K * R * C), 4.0 * (double)(K * R * C));
+}
+
+static int reduce_blocks(const moac_emit_ctx *e, int64_t K, int64_t R, int64_t C, double count) {
+    moac_cg *cg = e->cg;
+    int mean = e->node->op == MOAC_OP_REDUCE_MEAN, W = cg->vec, gpu = cg->target->kind == MOAC_TARGET_NVPTX;
+    int64_t nblk = gpu ? (R + 31) / 32 : R / 32 < 64 ? R / 32 : 64, rb = (R + nblk - 1) / nblk;
+    int part = moac_cg_scratch(cg, K * nblk * C * (int64_t)sizeof(double));
+    (gpu ? reduce_blocks_gpu : reduce_blocks_cpu)(e, part, K, R, C, nblk, rb);
 
     int64_t nb = (C + W - 1) / W;
+    moac_rowc c;
     moac_kfn k2 = moac_rows_kernel(e, &c, mean ? "reduce_mean" : "reduce_sum", K * nb, 2, (int[]){e->out, part});
     c.k = &k2;
     LLVMValueRef out = moac_cg_arg(cg, &k2, 0), partial = moac_cg_arg(cg, &k2, 1);
     LLVMValueRef acc = moac_rows_acc(&c, c.dt, 0.0);
-    l = moac_cg_for(cg, &k2, k2.lo, k2.hi, 1);
+    moac_loop l = moac_cg_for(cg, &k2, k2.lo, k2.hi, 1);
     moac_cg_set(cg, acc, LLVMConstNull(c.dt));
-    kk = udivc(cg, l.iv, nb);
+    LLVMValueRef kk = udivc(cg, l.iv, nb);
     LLVMValueRef j0 = moac_cg_mulc(cg, uremc(cg, l.iv, nb), W);
     c.mask = C % W ? moac_rows_lane_mask(&c, j0, C) : NULL;
     LLVMValueRef base = moac_cg_add(cg, moac_cg_mulc(cg, kk, nblk * C), j0);
@@ -533,10 +592,7 @@ int moac_emit_reduce(const moac_emit_ctx *e) {
     double count = (double)(numel / outn);
     int mean = e->node->op == MOAC_OP_REDUCE_MEAN, inner_red = g.red[g.m - 1];
     int64_t inner = g.size[g.m - 1], W = cg->vec;
-    /* Row blocks are for caches and a few threads; a GPU (one thread per item) wants the column
-     * items below, each thread a column block, neighbours reading neighbouring addresses. */
-    int gpu = cg->target->kind == MOAC_TARGET_NVPTX;
-    if (!gpu && (g.m == 2 || g.m == 3) && !inner_red && g.size[g.m - 2] >= 64) /* then group m-2 is reduced */
+    if ((g.m == 2 || g.m == 3) && !inner_red && g.size[g.m - 2] >= 64) /* then group m-2 is reduced */
         return reduce_blocks(e, g.m == 3 ? g.size[0] : 1, g.size[g.m - 2], inner, count);
     int64_t nb = inner_red ? 1 : (inner + W - 1) / W;
     int64_t items = (inner_red ? outn : outn / inner) * nb;

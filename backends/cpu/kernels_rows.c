@@ -4,6 +4,9 @@
  * length (1, 5, 283) is one vector loop plus at most one masked chunk. Reductions along a row
  * are vector accumulators reduced once per row (the loop vectoriser would leave float sums scalar
  * without reassociation); their order depends only on the row length, never on the threads.
+ * On a GPU a row is a warp's: 32 threads (items = rows x 32), lane l taking the chunks l, l + 32,
+ * ... (a warp reads 32 x W contiguous floats at a time), the row's sums a butterfly of shuffles
+ * over the lanes' partials, so every lane has them: a fixed order too.
  * Embedding, rope, group_mean and the reductions are in kernels_embed.c, sharing the helpers of
  * kernels_rows.h. */
 #include "backends/cpu/kernels_rows.h"
@@ -94,7 +97,31 @@ static void acc_max(moac_rowc *c, LLVMValueRef var, LLVMValueRef v) {
     moac_cg_set(c->cg, var, LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, m, v, ""), m, v, ""));
 }
 
+/* The GPU's moac_rows_chunks: lane l takes chunks l, l + 32, ...; the tail chunk, if any, is the
+ * lane's whose turn it is. */
+static void lane_chunks(moac_rowc *c, int64_t n, moac_rows_body fn) {
+    moac_cg *cg = c->cg;
+    int64_t full = n / c->W * c->W, tail = full / c->W; /* the tail's chunk number */
+    if (full > 0) {
+        moac_loop l = moac_cg_for(cg, c->k, moac_cg_mulc(cg, c->lane, c->W), moac_cg_i64(cg, full), 32 * c->W);
+        c->mask = NULL;
+        fn(c, l.iv);
+        moac_cg_end(cg, &l);
+    }
+    if (n > full) {
+        LLVMBasicBlockRef merge = moac_cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, c->lane, moac_cg_i64(cg, tail % 32), ""));
+        c->mask = tail_mask(c, n - full);
+        fn(c, moac_cg_i64(cg, full));
+        c->mask = NULL;
+        moac_cg_endif(cg, merge);
+    }
+}
+
 void moac_rows_chunks(moac_rowc *c, int64_t n, moac_rows_body fn) {
+    if (c->lane) {
+        lane_chunks(c, n, fn);
+        return;
+    }
     int64_t full = n / c->W * c->W;
     if (full > 0) {
         moac_loop l = moac_cg_for(c->cg, c->k, moac_cg_i64(c->cg, 0), moac_cg_i64(c->cg, full), c->W);
@@ -166,24 +193,57 @@ static void b_lngrad_out(moac_rowc *c, LLVMValueRef j) {
     st(c, fmul(c, v, c->s[1]), j);
 }
 
+/* x of every lane of the warp combined by sum (max = 0) or max, in every lane: shfl.sync.bfly
+ * with lane masks 16, 8, 4, 2, 1. The identity where the thread has its row alone. */
+static LLVMValueRef warp_all(moac_rowc *c, LLVMValueRef x, int max) {
+    if (!c->lane) return x;
+    moac_cg *cg = c->cg;
+    static const char name[] = "llvm.nvvm.shfl.sync.bfly.f32";
+    unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(cg->ctx, id, NULL, 0);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0);
+    for (int m = 16; m > 0; m /= 2) {
+        LLVMValueRef args[4] = {moac_cg_i32(cg, -1), x, moac_cg_i32(cg, m), moac_cg_i32(cg, 31)};
+        LLVMValueRef o = LLVMBuildCall2(cg->b, ft, fn, args, 4, "");
+        x = max ? LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, x, o, ""), x, o, "") : LLVMBuildFAdd(cg->b, x, o, "");
+    }
+    return x;
+}
+
+/* The row's sum of vector accumulator acc. */
+static LLVMValueRef row_total(moac_rowc *c, int acc) {
+    return warp_all(c, moac_cg_hsum(c->cg, moac_cg_get(c->cg, c->vt, c->acc[acc])), 0);
+}
+
 /* Row sums of one pass as a scalar. */
 static LLVMValueRef pass_sum(moac_rowc *c, int64_t n, moac_rows_body fn, int acc) {
     moac_cg_set(c->cg, c->acc[acc], LLVMConstNull(c->vt));
     moac_rows_chunks(c, n, fn);
-    return moac_cg_hsum(c->cg, moac_cg_get(c->cg, c->vt, c->acc[acc]));
+    return row_total(c, acc);
 }
 
 static LLVMValueRef pass_max(moac_rowc *c, int64_t n) {
     moac_cg_set(c->cg, c->acc[0], moac_cg_fconst(c->cg, LLVMConstNull(c->vt), -INFINITY));
     moac_rows_chunks(c, n, b_max);
-    return moac_cg_hmax(c->cg, moac_cg_get(c->cg, c->vt, c->acc[0]));
+    return warp_all(c, moac_cg_hmax(c->cg, moac_cg_get(c->cg, c->vt, c->acc[0])), 1);
 }
 
-/* Opens the row loop of kernel k: c->off = row * n. */
+/* Opens the row loop of kernel k: c->off = row * n. On a GPU the kernel's items become rows x 32,
+ * a warp per row: item i is lane i % 32 of row i / 32. */
 static moac_loop row_loop(moac_rowc *c, moac_kfn *k, int64_t n) {
+    moac_cg *cg = c->cg;
     c->k = k;
     c->acc[0] = moac_rows_acc(c, c->vt, 0.0);
     c->acc[1] = moac_rows_acc(c, c->vt, 0.0);
+    if (cg->target->kind == MOAC_TARGET_NVPTX) {
+        cg->kernels[k->index].items *= 32;
+        c->lane = LLVMBuildURem(cg->b, k->lo, moac_cg_i64(cg, 32), "lane");
+        LLVMValueRef first = LLVMBuildUDiv(cg->b, k->lo, moac_cg_i64(cg, 32), "");
+        LLVMValueRef last = LLVMBuildUDiv(cg->b, moac_cg_addc(cg, k->hi, 31), moac_cg_i64(cg, 32), "");
+        moac_loop r = moac_cg_for(cg, k, first, last, 1);
+        c->off = moac_cg_mulc(cg, r.iv, n);
+        return r;
+    }
     moac_loop r = moac_cg_for(c->cg, k, k->lo, k->hi, 1);
     c->off = moac_cg_mulc(c->cg, r.iv, n);
     return r;
@@ -281,8 +341,8 @@ int moac_emit_layernorm_grad(const moac_emit_ctx *e) {
     moac_cg_set(cg, c.acc[1], LLVMConstNull(c.vt));
     moac_rows_chunks(&c, n, b_lngrad_sums);
     LLVMValueRef inv_n = moac_cg_f32(cg, 1.0 / (double)n);
-    c.s[2] = moac_rows_fsplat(&c, LLVMBuildFMul(cg->b, moac_cg_hsum(cg, moac_cg_get(cg, c.vt, c.acc[0])), inv_n, ""));
-    c.s[3] = moac_rows_fsplat(&c, LLVMBuildFMul(cg->b, moac_cg_hsum(cg, moac_cg_get(cg, c.vt, c.acc[1])), inv_n, ""));
+    c.s[2] = moac_rows_fsplat(&c, LLVMBuildFMul(cg->b, row_total(&c, 0), inv_n, ""));
+    c.s[3] = moac_rows_fsplat(&c, LLVMBuildFMul(cg->b, row_total(&c, 1), inv_n, ""));
     moac_rows_chunks(&c, n, b_lngrad_out);
     moac_cg_end(cg, &r);
     moac_cg_kernel_end(cg, &k);
@@ -321,7 +381,9 @@ int moac_emit_cross_entropy(const moac_emit_ctx *e) {
     t = LLVMBuildSelect(cg->b, valid, t, moac_cg_i64(cg, 0), "");
     LLVMValueRef loss = LLVMBuildFSub(cg->b, lse, moac_cg_load(cg, cg->f32, c.p[0], moac_cg_add(cg, c.off, t)), "");
     loss = LLVMBuildSelect(cg->b, valid, loss, moac_cg_f32(cg, NAN), "");
+    LLVMBasicBlockRef lead = c.lane ? moac_cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, c.lane, moac_cg_i64(cg, 0), "")) : NULL;
     moac_cg_store(cg, LLVMBuildFPExt(cg->b, loss, cg->f64, ""), losses, r.iv);
+    if (lead) moac_cg_endif(cg, lead);
     moac_cg_end(cg, &r);
     moac_cg_kernel_end(cg, &k);
     moac_emit_cost(e, &k, 25.0 * (double)(rows * v), 4.0 * (double)(rows * v));
@@ -360,6 +422,9 @@ int moac_emit_cross_entropy_grad(const moac_emit_ctx *e) {
     c.s[0] = moac_rows_fsplat(&c, LLVMBuildFDiv(cg->b, g, sum, ""));
     moac_rows_chunks(&c, v, b_scale_out);
     LLVMValueRef t = load_target(cg, targets, r.iv, v, &valid);
+    if (c.lane) /* the lane that wrote column t takes dloss / N off it: no other lane's write to wait for */
+        valid = LLVMBuildAnd(cg->b, valid, LLVMBuildICmp(cg->b, LLVMIntEQ, c.lane, LLVMBuildURem(cg->b, LLVMBuildUDiv(
+                                 cg->b, t, moac_cg_i64(cg, c.W), ""), moac_cg_i64(cg, 32), ""), ""), "");
     LLVMBasicBlockRef merge = moac_cg_if(cg, valid);
     LLVMValueRef at = moac_cg_add(cg, c.off, t);
     moac_cg_store(cg, LLVMBuildFSub(cg->b, moac_cg_load(cg, cg->f32, c.out, at), g, ""), c.out, at);

@@ -18,6 +18,9 @@ typedef struct moac_rowc {
     int64_t n2;             /* a size the body may use (rope: half the rotated dims; group_mean: heads) */
     LLVMValueRef s[4];      /* per-row values for the bodies (mostly f32 scalars splat to vt) */
     LLVMValueRef acc[2];    /* vector accumulators (moac_cg_var) */
+    LLVMValueRef lane;      /* a GPU's row kernels (kernels_rows.c): this thread's lane (i64) of the warp
+                               sharing the row; chunks are then dealt out to the lanes in turn and
+                               row sums are the warp's. NULL: the thread has the row to itself */
 } moac_rowc;
 
 /* Emits the body of one chunk of W lanes starting at column j (i64). */
@@ -26,7 +29,8 @@ typedef void (*moac_rows_body)(moac_rowc *c, LLVMValueRef j);
 /* Starts kernel "<prefix>_<what>" and resets c for it (c->k is left to the caller). */
 moac_kfn moac_rows_kernel(const moac_emit_ctx *e, moac_rowc *c, const char *what, int64_t items, int nslots,
                           const int *slots);
-/* for (j = 0; j < n; j += W) fn(c, j), with c->mask set for the last, partial chunk. */
+/* for (j = 0; j < n; j += W) fn(c, j), with c->mask set for the last, partial chunk (with
+ * c->lane: only the chunks j / W = lane, lane + 32, ...). */
 void moac_rows_chunks(moac_rowc *c, int64_t n, moac_rows_body fn);
 /* The mask of the lanes i with j0 + i < n (j0 an i64 value). */
 LLVMValueRef moac_rows_lane_mask(moac_rowc *c, LLVMValueRef j0, int64_t n);

@@ -24,6 +24,19 @@
 
 enum { TM = 64, TN = 64, TK = 32, THREADS = 128, LD = TM + 8 /* shared row stride */, PER = TK * TM / THREADS };
 
+/* Split-K: a product of few output tiles and a long K (the weight gradients: [C, C'] outputs
+ * summed over B x T = 3,072 rows at the paper's size, 36 tiles of 96 K steps) would keep most of
+ * the GPU idle, so its K range is split across blocks until there are about two blocks per SM
+ * of an H100/H200 (132 SMs), each split keeping at least MIN_STEPS K steps. Each split writes
+ * its partial tile to scratch and a second kernel sums the splits in order: deterministic. */
+enum { SPLIT_BLOCKS = 264, MIN_STEPS = 4 };
+
+static int64_t k_splits(int64_t tiles, int64_t K) {
+    int64_t s = 1;
+    while (tiles * s < SPLIT_BLOCKS && K / (2 * s) >= MIN_STEPS * TK) s *= 2;
+    return s;
+}
+
 /* x[(r, c)] of a rows x cols matrix at base (row-major, so c is contiguous), or 0 outside it:
  * the load reads a clamped (valid) address and the select drops it. */
 static LLVMValueRef load_or_zero(moac_cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef r, LLVMValueRef c,
@@ -106,21 +119,26 @@ int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
     bb.rank -= 2;
     moac_broadcast_strides(&ab, nbd, sa);
     moac_broadcast_strides(&bb, nbd, sb);
-    int64_t mt = (M + TM - 1) / TM, nt = (N + TN - 1) / TN;
+    int64_t mt = (M + TM - 1) / TM, nt = (N + TN - 1) / TN, tiles = batches * mt * nt;
+    int64_t splits = k_splits(tiles, K), steps = (K + TK - 1) / TK, ks_len = (steps + splits - 1) / splits * TK;
+    int64_t total = batches * M * N;
+    int dst = splits > 1 ? moac_cg_scratch(cg, 4 * splits * total) : e->out;
 
     char name[64];
     snprintf(name, sizeof name, "%s_gemm", e->prefix);
-    moac_kfn k = moac_cg_kernel_begin(cg, name, batches * mt * nt, 3, (int[]){e->out, e->in[0], e->in[1]});
+    moac_kfn k = moac_cg_kernel_begin(cg, name, splits * tiles, 3, (int[]){dst, e->in[0], e->in[1]});
     cg->kernels[k.index].block = THREADS;
     LLVMValueRef c = moac_cg_arg(cg, &k, 0), a = moac_cg_arg(cg, &k, 1), b = moac_cg_arg(cg, &k, 2);
     int tf32 = cg->target->tf32; /* hi alone: one TF32 product */
     LLVMValueRef ahi = moac_nvvm_shared(cg, "moac_gemm_ahi", TK * LD), alo = moac_nvvm_shared(cg, "moac_gemm_alo", TK * LD);
     LLVMValueRef bhi = moac_nvvm_shared(cg, "moac_gemm_bhi", TK * LD), blo = moac_nvvm_shared(cg, "moac_gemm_blo", TK * LD);
-    /* Block = (batch, M tile, N tile), N tile fastest. */
-    LLVMValueRef blk = k.lo, tid = moac_nvvm_tid(cg);
+    /* Block = (split, batch, M tile, N tile), N tile fastest; split s sums K in [kb, ke). */
+    LLVMValueRef split = LLVMBuildUDiv(cg->b, k.lo, moac_cg_i64(cg, tiles), "");
+    LLVMValueRef blk = LLVMBuildURem(cg->b, k.lo, moac_cg_i64(cg, tiles), ""), tid = moac_nvvm_tid(cg);
+    LLVMValueRef kb = moac_cg_mulc(cg, split, ks_len), ke = moac_nvvm_umin(cg, moac_cg_addc(cg, kb, ks_len), K);
     LLVMValueRef tn = LLVMBuildURem(cg->b, blk, moac_cg_i64(cg, nt), ""), rest = LLVMBuildUDiv(cg->b, blk, moac_cg_i64(cg, nt), "");
     LLVMValueRef tm = LLVMBuildURem(cg->b, rest, moac_cg_i64(cg, mt), ""), r = LLVMBuildUDiv(cg->b, rest, moac_cg_i64(cg, mt), "");
-    LLVMValueRef cbase = moac_cg_mulc(cg, r, M * N), abase = moac_cg_i64(cg, 0), bbase = moac_cg_i64(cg, 0);
+    LLVMValueRef cbase = moac_cg_add(cg, moac_cg_mulc(cg, split, total), moac_cg_mulc(cg, r, M * N)), abase = moac_cg_i64(cg, 0), bbase = moac_cg_i64(cg, 0);
     for (int d = nbd - 1; d >= 0; d--) {
         LLVMValueRef dim = moac_cg_i64(cg, bdims[d]);
         LLVMValueRef idx = LLVMBuildURem(cg->b, r, dim, "");
@@ -148,9 +166,9 @@ int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
         va[u] = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
         vb[u] = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
     }
-    fetch(cg, va, a, abase, tid, moac_cg_i64(cg, 0), m0, ta, K, M);
-    fetch(cg, vb, b, bbase, tid, moac_cg_i64(cg, 0), n0, !tb, K, N);
-    moac_loop kt = moac_cg_for(cg, &k, moac_cg_i64(cg, 0), moac_cg_i64(cg, K), TK);
+    fetch(cg, va, a, abase, tid, kb, m0, ta, K, M);
+    fetch(cg, vb, b, bbase, tid, kb, n0, !tb, K, N);
+    moac_loop kt = moac_cg_for(cg, &k, kb, ke, TK);
     put(cg, va, ahi, alo, tid, ta);
     put(cg, vb, bhi, blo, tid, !tb);
     moac_nvvm_barrier(cg);
@@ -205,5 +223,18 @@ int moac_gpu_emit_matmul(const moac_emit_ctx *e) {
     moac_cg_kernel_end(cg, &k);
     moac_emit_cost(e, &k, 2.0 * (double)batches * (double)M * (double)N * (double)K,
                    4.0 * (double)batches * (double)(M * K + K * N + M * N));
+    if (splits == 1) return 0;
+    /* C = the splits' partial products summed in split order, one element per thread. */
+    snprintf(name, sizeof name, "%s_gemm_sum", e->prefix);
+    moac_kfn ks = moac_cg_kernel_begin(cg, name, total, 2, (int[]){e->out, dst});
+    LLVMValueRef out = moac_cg_arg(cg, &ks, 0), part = moac_cg_arg(cg, &ks, 1);
+    moac_loop l = moac_cg_for(cg, &ks, ks.lo, ks.hi, 1);
+    LLVMValueRef sum = moac_cg_load(cg, cg->f32, part, l.iv);
+    for (int64_t sp = 1; sp < splits; sp++)
+        sum = LLVMBuildFAdd(cg->b, sum, moac_cg_load(cg, cg->f32, part, moac_cg_addc(cg, l.iv, sp * total)), "");
+    moac_cg_store(cg, sum, out, l.iv);
+    moac_cg_end(cg, &l);
+    moac_cg_kernel_end(cg, &ks);
+    moac_emit_cost(e, &ks, (double)(total * splits), 4.0 * (double)(total * (splits + 1)));
     return 0;
 }
