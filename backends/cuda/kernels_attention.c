@@ -18,6 +18,12 @@
  *             dv_j += p_ij dout_i;  dk_j += p_ij (dout_i . v_j - D_i) q_i, dk_j *= scale; with
  *             several heads a group, each head's share to scratch and a kernel summing them.
  *
+ * A row is L threads' (L = 2 for heads of 64, 4 for 128: D / L <= 32 values of each row vector
+ * a thread), so that q, dout and the accumulators fit in registers without spilling: thread
+ * part p of a row holds elements p, p + L, p + 2L, ... (neighbouring lanes read neighbouring
+ * banks of a shared row), its dot products are partial sums completed by shfl.sync butterflies
+ * over the L lanes, and every lane of the row then has the scores.
+ *
  * Causal blocks skip the tiles no row of theirs sees; the rows of a tile past a thread's own
  * limit are masked to p = 0. Heads wider than MAX_D (registers) keep the CPU's kernels. */
 #include <math.h>
@@ -34,9 +40,12 @@ typedef struct gx {
     const moac_emit_ctx *e;
     moac_kfn k;
     int64_t B, H, G, T, S, D, Dv, P;
+    int64_t L;          /* threads a row */
     int causal;
     double scale;
-    LLVMValueRef tid;
+    LLVMValueRef tid;   /* a block kernel: this thread's row within the block (thread / L) */
+    LLVMValueRef part;  /* ... its part of the row (thread % L) */
+    LLVMValueRef flat;  /* ... and its index in the block, for the copies into shared memory */
 } gx;
 
 int moac_gpu_attention_ok(const moac_node *n) {
@@ -50,6 +59,9 @@ static void dims(gx *a, const moac_emit_ctx *e) {
     *a = (gx){.cg = e->cg, .e = e, .B = q->dims[0], .H = q->dims[1], .T = q->dims[2], .D = q->dims[3],
               .G = k->dims[1], .S = k->dims[2], .Dv = v->dims[3], .causal = (int)n->i[0], .scale = n->f[0]};
     a->P = a->H / a->G;
+    int64_t wide = a->D > a->Dv ? a->D : a->Dv;
+    a->L = 1;
+    while (wide / a->L > 32 && a->D % (2 * a->L) == 0 && a->Dv % (2 * a->L) == 0) a->L *= 2;
 }
 
 static LLVMValueRef ld(gx *a, LLVMValueRef base, LLVMValueRef idx) { return moac_cg_load(a->cg, a->cg->f32, base, idx); }
@@ -60,12 +72,31 @@ static LLVMValueRef f32(gx *a, double v) { return moac_cg_f32(a->cg, v); }
 static LLVMValueRef udiv(gx *a, LLVMValueRef x, int64_t c) { return LLVMBuildUDiv(a->cg->b, x, moac_cg_i64(a->cg, c), ""); }
 static LLVMValueRef urem(gx *a, LLVMValueRef x, int64_t c) { return LLVMBuildURem(a->cg->b, x, moac_cg_i64(a->cg, c), ""); }
 
+/* A kernel; block: its rows a block (BR), each of L threads; 0: one thread per item. */
 static void begin(gx *a, const char *what, int64_t items, int block, int nslots, const int *slots) {
     char name[64];
     snprintf(name, sizeof name, "%s_%s", a->e->prefix, what);
     a->k = moac_cg_kernel_begin(a->cg, name, items, nslots, slots);
-    a->cg->kernels[a->k.index].block = block;
-    a->tid = block ? moac_nvvm_tid(a->cg) : NULL;
+    a->cg->kernels[a->k.index].block = block * (int)a->L;
+    a->flat = block ? moac_nvvm_tid(a->cg) : NULL;
+    a->tid = block ? udiv(a, a->flat, a->L) : NULL;
+    a->part = block ? urem(a, a->flat, a->L) : NULL;
+}
+
+/* Register u of a row vector holds element part + L u. */
+static LLVMValueRef elem(gx *a, int64_t u) { return moac_cg_addc(a->cg, a->part, a->L * u); }
+
+/* x summed over the L threads of a row (every one gets the sum). */
+static LLVMValueRef row_sum(gx *a, LLVMValueRef x) {
+    moac_cg *cg = a->cg;
+    static const char name[] = "llvm.nvvm.shfl.sync.bfly.f32";
+    unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+    for (int64_t m = 1; m < a->L; m *= 2) {
+        LLVMValueRef args[4] = {moac_cg_i32(cg, -1), x, moac_cg_i32(cg, (int32_t)m), moac_cg_i32(cg, 31)};
+        x = LLVMBuildFAdd(cg->b, x, LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0),
+                                                   LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0), args, 4, ""), "");
+    }
+    return x;
 }
 
 static LLVMValueRef arg(gx *a, int j) { return moac_cg_arg(a->cg, &a->k, j); }
@@ -81,10 +112,11 @@ static double pairs(const gx *a) {
 static void stage(gx *a, LLVMValueRef x, LLVMValueRef slab, LLVMValueRef r0, int64_t rows, int64_t n, LLVMValueRef s) {
     moac_cg *cg = a->cg;
     LLVMValueRef first = moac_cg_mulc(cg, r0, n);
-    for (int64_t u = 0; u < BC * n; u += BR) {
-        LLVMValueRef e = moac_cg_addc(cg, a->tid, u);
+    int64_t threads = BR * a->L;
+    for (int64_t u = 0; u < BC * n; u += threads) {
+        LLVMValueRef e = moac_cg_addc(cg, a->flat, u);
         LLVMBasicBlockRef tail = NULL;
-        if (u + BR > BC * n) tail = moac_cg_if(cg, moac_nvvm_ult(cg, e, BC * n));
+        if (u + threads > BC * n) tail = moac_cg_if(cg, moac_nvvm_ult(cg, e, BC * n));
         LLVMValueRef at = moac_cg_add(cg, first, e);
         LLVMValueRef v = ld(a, x, moac_cg_add(cg, slab, moac_nvvm_umin(cg, at, rows * n - 1)));
         v = LLVMBuildSelect(cg->b, moac_nvvm_ult(cg, at, rows * n), v, f32(a, 0), "");
@@ -93,36 +125,41 @@ static void stage(gx *a, LLVMValueRef x, LLVMValueRef slab, LLVMValueRef r0, int
     }
 }
 
-/* sum_d x[d] * s[off + d] over n elements (x in registers, s a shared row): four partial sums
- * so that the FMAs of one row do not form one dependent chain. */
+/* sum_d x[d] * s[off + d] over the n elements of a row (x this thread's registers, s a shared
+ * row): four partial sums so that the FMAs of one row do not form one dependent chain, then the
+ * row's L threads' sums added. */
 static LLVMValueRef dot(gx *a, const LLVMValueRef *x, LLVMValueRef s, int64_t off, int64_t n) {
     LLVMValueRef acc[4] = {f32(a, 0), f32(a, 0), f32(a, 0), f32(a, 0)};
-    for (int64_t d = 0; d < n; d++) acc[d % 4] = moac_cg_fma(a->cg, x[d], ldc(a, s, off + d), acc[d % 4]);
+    LLVMValueRef base = moac_cg_addc(a->cg, a->part, off);
+    for (int64_t u = 0; u < n / a->L; u++)
+        acc[u % 4] = moac_cg_fma(a->cg, x[u], ld(a, s, moac_cg_addc(a->cg, base, a->L * u)), acc[u % 4]);
     LLVMBuilderRef b = a->cg->b;
-    return LLVMBuildFAdd(b, LLVMBuildFAdd(b, acc[0], acc[1], ""), LLVMBuildFAdd(b, acc[2], acc[3], ""), "");
+    return row_sum(a, LLVMBuildFAdd(b, LLVMBuildFAdd(b, acc[0], acc[1], ""), LLVMBuildFAdd(b, acc[2], acc[3], ""), ""));
 }
 
-/* Registers: x[d] = src[row + d] * mul for d < n. */
+/* Registers: x[u] = src[row + part + L u] * mul, this thread's share of n elements. */
 static void load_row(gx *a, LLVMValueRef *x, LLVMValueRef src, LLVMValueRef row, int64_t n, double mul) {
-    for (int64_t d = 0; d < n; d++) {
-        x[d] = ld(a, src, moac_cg_addc(a->cg, row, d));
-        if (mul != 1.0) x[d] = fmul(a, x[d], f32(a, mul));
+    for (int64_t u = 0; u < n / a->L; u++) {
+        x[u] = ld(a, src, moac_cg_add(a->cg, row, elem(a, u)));
+        if (mul != 1.0) x[u] = fmul(a, x[u], f32(a, mul));
     }
 }
 
 static void zero_vars(gx *a, LLVMValueRef *acc, int64_t n) {
-    for (int64_t d = 0; d < n; d++) acc[d] = moac_cg_var(a->cg, &a->k, a->cg->f32, f32(a, 0));
+    for (int64_t u = 0; u < n / a->L; u++) acc[u] = moac_cg_var(a->cg, &a->k, a->cg->f32, f32(a, 0));
 }
 
-/* acc[d] += c * s[off + d]. */
+/* acc[u] += c * s[off + part + L u]. */
 static void axpy(gx *a, LLVMValueRef *acc, LLVMValueRef c, LLVMValueRef s, int64_t off, int64_t n) {
-    for (int64_t d = 0; d < n; d++)
-        moac_cg_set(a->cg, acc[d], moac_cg_fma(a->cg, c, ldc(a, s, off + d), moac_cg_get(a->cg, a->cg->f32, acc[d])));
+    LLVMValueRef base = moac_cg_addc(a->cg, a->part, off);
+    for (int64_t u = 0; u < n / a->L; u++)
+        moac_cg_set(a->cg, acc[u], moac_cg_fma(a->cg, c, ld(a, s, moac_cg_addc(a->cg, base, a->L * u)),
+                                               moac_cg_get(a->cg, a->cg->f32, acc[u])));
 }
 
 static void store_row(gx *a, LLVMValueRef *acc, LLVMValueRef dst, LLVMValueRef row, int64_t n, LLVMValueRef mul) {
-    for (int64_t d = 0; d < n; d++)
-        moac_cg_store(a->cg, fmul(a, moac_cg_get(a->cg, a->cg->f32, acc[d]), mul), dst, moac_cg_addc(a->cg, row, d));
+    for (int64_t u = 0; u < n / a->L; u++)
+        moac_cg_store(a->cg, fmul(a, moac_cg_get(a->cg, a->cg->f32, acc[u]), mul), dst, moac_cg_add(a->cg, row, elem(a, u)));
 }
 
 /* Shared array `which` of n floats (named by its size: kernels of other head sizes get their own). */
@@ -196,19 +233,21 @@ static void emit_forward(gx *a) {
     }
     moac_cg_set(cg, l, moac_cg_fma(cg, moac_cg_get(cg, cg->f32, l), alpha, sum));
     moac_cg_set(cg, m, mnew);
-    for (int64_t d = 0; d < a->Dv; d++) {
-        LLVMValueRef acc = fmul(a, moac_cg_get(cg, cg->f32, o[d]), alpha);
-        for (int j = 0; j < BC; j++) acc = moac_cg_fma(cg, s[j], ldc(a, vs, j * a->Dv + d), acc);
-        moac_cg_set(cg, o[d], acc);
+    for (int64_t u = 0; u < a->Dv / a->L; u++) {
+        LLVMValueRef acc = fmul(a, moac_cg_get(cg, cg->f32, o[u]), alpha), d = elem(a, u);
+        for (int j = 0; j < BC; j++) acc = moac_cg_fma(cg, s[j], ld(a, vs, moac_cg_addc(cg, d, j * a->Dv)), acc);
+        moac_cg_set(cg, o[u], acc);
     }
     moac_nvvm_barrier(cg); /* before the next tile overwrites K and V */
     moac_cg_end(cg, &jt);
     LLVMBasicBlockRef merge = moac_cg_if(cg, moac_nvvm_ult(cg, r.i, a->T));
     LLVMValueRef lv = moac_cg_get(cg, cg->f32, l);
     store_row(a, o, out, moac_cg_mulc(cg, row, a->Dv), a->Dv, LLVMBuildFDiv(cg->b, f32(a, 1), lv, ""));
-    if (lse) {
+    if (lse) { /* the row's first thread */
+        LLVMBasicBlockRef lead = moac_cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, a->part, moac_cg_i64(cg, 0), ""));
         LLVMValueRef v2 = LLVMBuildFAdd(cg->b, moac_cg_get(cg, cg->f32, m), moac_nvvm_lg2(cg, lv), "");
         moac_cg_store(cg, fmul(a, v2, f32(a, LN2)), lse, row);
+        moac_cg_endif(cg, lead);
     }
     moac_cg_endif(cg, merge);
     moac_cg_kernel_end(cg, &a->k);
@@ -321,10 +360,10 @@ static void emit_dkv(gx *a, int which, int dd) {
     moac_loop it = moac_cg_for(cg, &a->k, a->causal ? j0 : moac_cg_i64(cg, 0), moac_cg_i64(cg, a->T), BC);
     stage(a, q, moac_cg_mulc(cg, rows, a->D), it.iv, a->T, a->D, qs);
     stage(a, dout, moac_cg_mulc(cg, rows, a->Dv), it.iv, a->T, a->Dv, dos);
-    LLVMBasicBlockRef first = moac_cg_if(cg, moac_nvvm_ult(cg, a->tid, BC));
-    LLVMValueRef i = moac_cg_add(cg, it.iv, a->tid), at = moac_cg_add(cg, rows, moac_nvvm_umin(cg, i, a->T - 1));
-    moac_cg_store(cg, fmul(a, ld(a, lse, at), f32(a, LOG2E)), st, a->tid);
-    if (dk) moac_cg_store(cg, ld(a, ddp, at), st, moac_cg_addc(cg, a->tid, BC));
+    LLVMBasicBlockRef first = moac_cg_if(cg, moac_nvvm_ult(cg, a->flat, BC));
+    LLVMValueRef i = moac_cg_add(cg, it.iv, a->flat), at = moac_cg_add(cg, rows, moac_nvvm_umin(cg, i, a->T - 1));
+    moac_cg_store(cg, fmul(a, ld(a, lse, at), f32(a, LOG2E)), st, a->flat);
+    if (dk) moac_cg_store(cg, ld(a, ddp, at), st, moac_cg_addc(cg, a->flat, BC));
     moac_cg_endif(cg, first);
     moac_nvvm_barrier(cg);
     for (int r = 0; r < BC; r++) {
