@@ -275,6 +275,11 @@ int moac_export_pytorch(const moac_spec *spec, const moac_export_opts *o, moac_e
     const int64_t batch[2] = {2, 3};
     const moac_graph *g[2] = {eval_graph(&arena, spec, batch[0], o, d), NULL};
     if (!g[0] || !(g[1] = eval_graph(&arena, spec, batch[1], o, d))) goto done;
+    /* A graph model.py cannot express is refused before a checkpoint of gigabytes is read; the
+     * text is made again below with the checkpoint's step in its header. */
+    moac_pytorch_info early = {.spec_path = o->spec_path};
+    if (moac_pytorch_source(g, batch, &early, &py, d)) goto done;
+    moac_strbuf_clear(&py);
     if (moac_state_init(&state, g[0])) {
         moac_diag_file_error(d, NULL, "out of memory for the model's parameters");
         goto done;

@@ -125,6 +125,14 @@ expect_rc 1 "$moac" export models/mha.moa --ckpt "$ck" --pytorch "$tmp/fake"
 grep -q "fake: error: holds files named as an export's but no model.py written by moac export" "$tmp/err" ||
   fail "someone's model.py: $(cat "$tmp/err")"
 [ "$(cat "$tmp/fake/model.py")" = "print('mine')" ] || fail "someone's model.py was changed"
+# A branch labelled by a let named like an nn.Module attribute: its parameters could not be held.
+printf 'let cuda = mqa()\nmodel m { vocab = 256  context = 16  width = 16  layers = 1  heads = 2  attention = route(mha, cuda) }\n' \
+  >"$tmp/specs/cuda.moa"
+expect_rc 0 "$moac" train "$tmp/specs/cuda.moa" --backend interp --steps 0 --batch 1 --out "$tmp/run/cuda" --quiet
+expect_rc 1 "$moac" export "$tmp/specs/cuda.moa" --ckpt "$tmp/run/cuda/ckpt.safetensors" --pytorch "$tmp/new"
+grep -q "cuda.moa: error: export: parameter 'h0.attn.cuda.wq': 'cuda' is a name torch.nn.Module keeps" "$tmp/err" ||
+  fail "a reserved name: $(cat "$tmp/err")"
+[ -e "$tmp/new" ] && fail "a refused export created its directory"
 expect_rc 1 "$moac" export models/mha.moa --ckpt "$ck" --pytorch "$tmp/bad.safetensors"
 grep -q "bad.safetensors: error: exists and is not a directory" "$tmp/err" || fail "a file as DIR: $(cat "$tmp/err")"
 
