@@ -43,7 +43,7 @@ static long tmp_pid(const char *name) {
 
 /* Does dir/model.py say moac export wrote it (its first line)? */
 static int is_our_model_py(const char *dir) {
-    char path[4200], line[256];
+    char path[4200], line[4096]; /* the header line names the model, whatever its length */
     snprintf(path, sizeof path, "%s/model.py", dir);
     FILE *f = fopen(path, "r");
     if (!f) return 0;
