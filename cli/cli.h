@@ -20,6 +20,7 @@ int moac_cmd_generate(int argc, char **argv);
 int moac_cmd_emit(int argc, char **argv);
 int moac_cmd_verify(int argc, char **argv);
 int moac_cmd_plot(int argc, char **argv);
+int moac_cmd_export(int argc, char **argv);
 
 /* Prints the diagnostics gathered so far to stderr. */
 void moac_cli_flush(moac_diag *d);

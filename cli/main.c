@@ -20,6 +20,7 @@ static const char usage[] =
     "  generate FILE --ckpt CKPT  continue a prompt with a checkpoint (sampling or greedy)\n"
     "  emit FILE --llvm|--asm|--ptx  the LLVM IR, assembly or PTX a backend generates\n"
     "  verify FILE [options]  one graph on two backends (cpu and interp, cuda and cpu) compared\n"
+    "  export FILE --ckpt CKPT --pytorch DIR  a checkpoint as a self-contained PyTorch module\n"
     "\n"
     "Run 'moac <command> --help' for a command's options; 'moac --version' for versions.\n"
     "Specs: docs/language.md. IR: docs/ir.md.\n";
@@ -36,6 +37,7 @@ static const struct {
     {"emit", moac_cmd_emit},
     {"verify", moac_cmd_verify},
     {"plot", moac_cmd_plot},
+    {"export", moac_cmd_export},
 };
 
 void moac_cli_flush(moac_diag *d) {

@@ -7,7 +7,8 @@
  *   MOAC_RNG_DROPOUT  site = dropout stream attribute   step = training step, index = element
  *   MOAC_RNG_BATCH    site = 0 train / 1 validation     step = step or eval batch, index = row
  *   MOAC_RNG_DATA     site = 0 train / 1 validation     step = step or eval batch, index = token draw
- *   MOAC_RNG_SAMPLE   site = 0                          step = 0, index = generated token (moac generate) */
+ *   MOAC_RNG_SAMPLE   site = 0                          step = 0, index = generated token (moac generate)
+ *   MOAC_RNG_EXPORT   site = 0 tokens / 1 targets       step = 0, index = token (moac export's check) */
 #ifndef MOAC_RNG_H
 #define MOAC_RNG_H
 #include <stdint.h>
@@ -18,6 +19,7 @@ typedef enum moac_rng_kind {
     MOAC_RNG_BATCH = 3,
     MOAC_RNG_DATA = 4,
     MOAC_RNG_SAMPLE = 5,
+    MOAC_RNG_EXPORT = 6,
 } moac_rng_kind;
 
 /* Philox4x32-10 of a 128-bit counter {c0, c1, c2, c3} under a 64-bit key. */

@@ -38,6 +38,7 @@ MOAC_PROFILE=1 moac train models/moas.moa --steps 5
 moac train models/moas.moa --backend cuda
 moac verify models/moas.moa --train --backend cuda --against cpu
 moac plot runs/mha runs/moas -o plot.svg
+moac export models/moas.moa --ckpt runs/moas/ckpt.safetensors --pytorch runs/moas/pytorch
 moac train models/mha.moa --steps 120 --batch 2 --out runs/mha
 moac train models/moas.moa --steps 120 --batch 2 --out runs/moas
 moac plot runs/mha runs/moas -o docs/img/plot-example.svg
@@ -76,5 +77,6 @@ cd "$root" || exit 1
 # Where the slow ones are covered: recall-tiny training (test_recall.sh), --data/--resume/eval
 # (test_train.sh), the interpreter backend (test_train.sh, test_rope.sh), generate
 # (test_generate.sh), MOAC_PROFILE (test_train.sh), plot and the runs of its example picture
-# (test_plot.sh trains two short runs and plots them).
+# (test_plot.sh trains two short runs and plots them), export and its python3 check
+# (test_export.sh).
 finish

@@ -6,7 +6,7 @@ expect_rc 0 "$moac" --help
 grep -q "usage: moac" "$tmp/out" || fail "--help"
 expect_rc 0 "$moac" --version
 grep -q "^moac [0-9.]* (LLVM 19" "$tmp/out" || fail "--version: $(cat "$tmp/out")"
-for cmd in check ir plot; do
+for cmd in check ir plot export; do
   expect_rc 0 "$moac" $cmd --help
   grep -q "usage: moac $cmd" "$tmp/out" || fail "$cmd --help"
 done
