@@ -21,6 +21,7 @@ static const char usage[] =
     "  emit FILE --llvm|--asm|--ptx  the LLVM IR, assembly or PTX a backend generates\n"
     "  verify FILE [options]  one graph on two backends (cpu and interp, cuda and cpu) compared\n"
     "  export FILE --ckpt CKPT --pytorch DIR  a checkpoint as a self-contained PyTorch module\n"
+    "  plot RUN_DIR... [-o FILE.svg]  loss curves and routing of runs, as an SVG picture\n"
     "\n"
     "Run 'moac <command> --help' for a command's options; 'moac --version' for versions.\n"
     "Specs: docs/language.md. IR: docs/ir.md.\n";

@@ -167,7 +167,7 @@ static void check_free(check_data *c) {
 
 /* Runs g (the evaluation graph at the check's batch) on random tokens and targets drawn from the
  * checkpoint's seed, keeping every output. */
-static int run_check(const moac_graph *g, const moac_state *s, const moac_spec *spec, uint64_t seed,
+static int run_check(const moac_graph *g, moac_state *s, const moac_spec *spec, uint64_t seed,
                      const moac_export_opts *o, check_data *c, moac_diag *d) {
     size_t n = (size_t)c->B * (size_t)c->T;
     c->x = malloc(n * sizeof *c->x);
