@@ -102,18 +102,72 @@ static void st32(moac_cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
     moac_cg_store(cg, LLVMBuildTrunc(cg->b, v, cg->i32, ""), base, i);
 }
 
-/* Rows of dy summed per id, deterministically and without atomics, in two kernels. A serial
- * counting sort lists, for every result row, the positions that name it, in increasing order
- * (start[rows + 1] and list[n] in scratch; invalid ids are left out). Then the items are the
- * result rows: each zeroes its row and adds its dy rows in that order, the reference's order,
- * reading whole contiguous dy rows. */
+/* Rows of dy summed per id (embed_grad, scatter_rows), deterministically and without atomics:
+ * first the positions that name each result row are listed, then the sums (emit_row_scatter). */
+
+/* One pass of the fine-item targets' listing (a GPU): item r scans the positions that may name
+ * result row r — all of them, or its batch row's per_b — in increasing order; pass 0 counts them
+ * into start[r + 1], pass 1 lists them from start[r] on. Thousands of threads each scanning
+ * n ids (broadcast reads) instead of one thread sorting them all (0.45 ms at the paper's size,
+ * and tens of ms at MoSA Tiny's 65,536 positions). */
+static void list_pass(const moac_emit_ctx *e, const char *what, int pass, int64_t rows, int64_t n, int64_t per_b,
+                      int64_t rows_b, int scratch, int ids_slot) {
+    moac_cg *cg = e->cg;
+    moac_rowc c;
+    char name[48];
+    snprintf(name, sizeof name, "%s_%s", what, pass ? "list" : "count");
+    moac_kfn k = moac_rows_kernel(e, &c, name, rows, 2, (int[]){scratch, ids_slot});
+    LLVMValueRef start = moac_cg_arg(cg, &k, 0), ids = moac_cg_arg(cg, &k, 1);
+    LLVMValueRef list = moac_cg_gep(cg, cg->i32, start, moac_cg_i64(cg, 2 * rows + 1));
+    LLVMValueRef count = moac_cg_var(cg, &k, cg->i64, moac_cg_i64(cg, 0));
+    moac_loop r = moac_cg_for(cg, &k, k.lo, k.hi, 1);
+    moac_cg_set(cg, count, pass ? ld32(cg, start, r.iv) : moac_cg_i64(cg, 0));
+    LLVMValueRef first = moac_cg_i64(cg, 0), last = moac_cg_i64(cg, n), row = r.iv;
+    if (per_b > 0) { /* only batch row b = r / rows_b's positions can name r */
+        LLVMValueRef b = udivc(cg, r.iv, rows_b);
+        first = moac_cg_mulc(cg, b, per_b);
+        last = moac_cg_addc(cg, first, per_b);
+        row = uremc(cg, r.iv, rows_b);
+    }
+    moac_loop l = moac_cg_for(cg, &k, first, last, 1);
+    LLVMValueRef valid, id = load_index(cg, ids, l.iv, per_b > 0 ? rows_b : rows, &valid);
+    LLVMBasicBlockRef merge = moac_cg_if(cg, LLVMBuildAnd(cg->b, valid, LLVMBuildICmp(cg->b, LLVMIntEQ, id, row, ""), ""));
+    LLVMValueRef at = moac_cg_get(cg, cg->i64, count);
+    if (pass) st32(cg, l.iv, list, at);
+    moac_cg_set(cg, count, moac_cg_addc(cg, at, 1));
+    moac_cg_endif(cg, merge);
+    moac_cg_end(cg, &l);
+    if (!pass) st32(cg, moac_cg_get(cg, cg->i64, count), start, moac_cg_addc(cg, r.iv, 1));
+    moac_cg_end(cg, &r);
+    moac_cg_kernel_end(cg, &k);
+    moac_emit_cost(e, &k, (double)(rows * (per_b > 0 ? per_b : n)), 4.0 * (double)(rows * (per_b > 0 ? per_b : n)));
+}
+
+/* start[0] = 0 and the prefix sums of the counts: one thread, `rows` steps. */
+static void list_starts(const moac_emit_ctx *e, const char *what, int64_t rows, int scratch) {
+    moac_cg *cg = e->cg;
+    moac_rowc c;
+    char name[48];
+    snprintf(name, sizeof name, "%s_starts", what);
+    moac_kfn k = moac_rows_kernel(e, &c, name, 1, 1, (int[]){scratch});
+    cg->kernels[k.index].serial = 1;
+    LLVMValueRef start = moac_cg_arg(cg, &k, 0);
+    st32(cg, moac_cg_i64(cg, 0), start, moac_cg_i64(cg, 0));
+    moac_loop l = moac_cg_for(cg, &k, moac_cg_i64(cg, 0), moac_cg_i64(cg, rows), 1);
+    LLVMValueRef next = moac_cg_addc(cg, l.iv, 1);
+    st32(cg, LLVMBuildAdd(cg->b, ld32(cg, start, next), ld32(cg, start, l.iv), ""), start, next);
+    moac_cg_end(cg, &l);
+    moac_cg_kernel_end(cg, &k);
+    moac_emit_cost(e, &k, (double)rows, 8.0 * (double)rows);
+}
+
 /* Rows of src summed into out per id (`rows` result rows of C), in two kernels: see above. The
  * id of position i is ids[i] (+ (i / per_b) * rows_b when per_b > 0: rows_b result rows per
  * batch row). */
-static void emit_row_scatter(const moac_emit_ctx *e, const char *what, int64_t rows, int64_t C, int64_t n,
-                             int64_t per_b, int64_t rows_b, int ids_slot, int src_slot) {
+/* The CPU's listing: one serial kernel, a counting sort over all n positions. */
+static void list_serial(const moac_emit_ctx *e, const char *what, int64_t rows, int64_t n, int64_t per_b,
+                        int64_t rows_b, int scratch, int ids_slot) {
     moac_cg *cg = e->cg;
-    int scratch = moac_cg_scratch(cg, (2 * rows + 1 + n) * (int64_t)sizeof(int32_t));
     LLVMValueRef zero = moac_cg_i64(cg, 0), one = moac_cg_i64(cg, 1);
     moac_rowc c;
     char sort_name[48];
@@ -151,30 +205,19 @@ static void emit_row_scatter(const moac_emit_ctx *e, const char *what, int64_t r
     }
     moac_cg_kernel_end(cg, &s);
     moac_emit_cost(e, &s, 0, 16.0 * (double)(n + rows));
+}
 
-    if (cg->target->fine_items) { /* a GPU: one result element per thread, so that neighbours read neighbours */
-        moac_kfn k = moac_cg_kernel_begin(cg, what, rows * C, 3, (int[]){e->out, scratch, src_slot});
-        LLVMValueRef out = moac_cg_arg(cg, &k, 0), src = moac_cg_arg(cg, &k, 2);
-        start = moac_cg_arg(cg, &k, 1);
-        list = moac_cg_gep(cg, cg->i32, start, moac_cg_i64(cg, 2 * rows + 1));
-        moac_loop r = moac_cg_for(cg, &k, k.lo, k.hi, 1);
-        LLVMValueRef row = udivc(cg, r.iv, C), col = LLVMBuildURem(cg->b, r.iv, moac_cg_i64(cg, C), "");
-        LLVMValueRef acc = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
-        moac_loop i = moac_cg_for(cg, &k, ld32(cg, start, row), ld32(cg, start, moac_cg_addc(cg, row, 1)), 1);
-        LLVMValueRef d = moac_cg_load(cg, cg->f32, src, moac_cg_add(cg, moac_cg_mulc(cg, ld32(cg, list, i.iv), C), col));
-        moac_cg_set(cg, acc, LLVMBuildFAdd(cg->b, moac_cg_get(cg, cg->f32, acc), d, ""));
-        moac_cg_end(cg, &i);
-        moac_cg_store(cg, moac_cg_get(cg, cg->f32, acc), out, r.iv);
-        moac_cg_end(cg, &r);
-        moac_cg_kernel_end(cg, &k);
-        moac_emit_cost(e, &k, (double)(n * C), 4.0 * (double)(n * C + rows * C));
-        return;
-    }
+/* The CPU's sums: items are result rows, each zeroing its row and adding its src rows in list
+ * order, whole contiguous rows. */
+static void sum_rows(const moac_emit_ctx *e, const char *what, int64_t rows, int64_t C, int64_t n, int scratch,
+                     int src_slot) {
+    moac_cg *cg = e->cg;
+    moac_rowc c;
     moac_kfn k = moac_rows_kernel(e, &c, what, rows, 3, (int[]){e->out, scratch, src_slot});
     c.k = &k;
     c.out = moac_cg_arg(cg, &k, 0);
-    start = moac_cg_arg(cg, &k, 1);
-    list = moac_cg_gep(cg, cg->i32, start, moac_cg_i64(cg, 2 * rows + 1));
+    LLVMValueRef start = moac_cg_arg(cg, &k, 1);
+    LLVMValueRef list = moac_cg_gep(cg, cg->i32, start, moac_cg_i64(cg, 2 * rows + 1));
     c.p[0] = moac_cg_arg(cg, &k, 2);
     moac_loop r = moac_cg_for(cg, &k, k.lo, k.hi, 1);
     c.off = moac_cg_mulc(cg, r.iv, C);
@@ -186,6 +229,46 @@ static void emit_row_scatter(const moac_emit_ctx *e, const char *what, int64_t r
     moac_cg_end(cg, &r);
     moac_cg_kernel_end(cg, &k);
     moac_emit_cost(e, &k, (double)(n * C), 4.0 * (double)(n * C + 2 * rows * C));
+}
+
+/* The fine-item targets' sums (a GPU): one result element per thread, in list order, so that
+ * neighbouring threads read neighbouring columns. The same additions as sum_rows: same bits. */
+static void sum_elements(const moac_emit_ctx *e, const char *what, int64_t rows, int64_t C, int64_t n, int scratch,
+                         int src_slot) {
+    moac_cg *cg = e->cg;
+    moac_kfn k = moac_cg_kernel_begin(cg, what, rows * C, 3, (int[]){e->out, scratch, src_slot});
+    LLVMValueRef out = moac_cg_arg(cg, &k, 0), start = moac_cg_arg(cg, &k, 1), src = moac_cg_arg(cg, &k, 2);
+    LLVMValueRef list = moac_cg_gep(cg, cg->i32, start, moac_cg_i64(cg, 2 * rows + 1));
+    moac_loop r = moac_cg_for(cg, &k, k.lo, k.hi, 1);
+    LLVMValueRef row = udivc(cg, r.iv, C), col = uremc(cg, r.iv, C);
+    LLVMValueRef acc = moac_cg_var(cg, &k, cg->f32, moac_cg_f32(cg, 0));
+    moac_loop i = moac_cg_for(cg, &k, ld32(cg, start, row), ld32(cg, start, moac_cg_addc(cg, row, 1)), 1);
+    LLVMValueRef d = moac_cg_load(cg, cg->f32, src, moac_cg_add(cg, moac_cg_mulc(cg, ld32(cg, list, i.iv), C), col));
+    moac_cg_set(cg, acc, LLVMBuildFAdd(cg->b, moac_cg_get(cg, cg->f32, acc), d, ""));
+    moac_cg_end(cg, &i);
+    moac_cg_store(cg, moac_cg_get(cg, cg->f32, acc), out, r.iv);
+    moac_cg_end(cg, &r);
+    moac_cg_kernel_end(cg, &k);
+    moac_emit_cost(e, &k, (double)(n * C), 4.0 * (double)(n * C + rows * C));
+}
+
+/* Rows of src summed into out per id (`rows` result rows of C): the positions listed per result
+ * row (start[rows + 1] and list[n] in scratch, increasing order, invalid ids left out), then the
+ * sums in that order — the reference's. The id of position i is ids[i] (+ (i / per_b) * rows_b
+ * when per_b > 0: rows_b result rows per batch row). A CPU lists serially and sums rows; a
+ * fine-item target (a GPU) lists with a thread per result row and sums an element per thread. */
+static void emit_row_scatter(const moac_emit_ctx *e, const char *what, int64_t rows, int64_t C, int64_t n,
+                             int64_t per_b, int64_t rows_b, int ids_slot, int src_slot) {
+    int scratch = moac_cg_scratch(e->cg, (2 * rows + 1 + n) * (int64_t)sizeof(int32_t));
+    if (!e->cg->target->fine_items) {
+        list_serial(e, what, rows, n, per_b, rows_b, scratch, ids_slot);
+        sum_rows(e, what, rows, C, n, scratch, src_slot);
+        return;
+    }
+    list_pass(e, what, 0, rows, n, per_b, rows_b, scratch, ids_slot);
+    list_starts(e, what, rows, scratch);
+    list_pass(e, what, 1, rows, n, per_b, rows_b, scratch, ids_slot);
+    sum_elements(e, what, rows, C, n, scratch, src_slot);
 }
 
 int moac_emit_embed_grad(const moac_emit_ctx *e) {

@@ -25,12 +25,21 @@
 #include "runtime/verify.h"
 #include "support/rng.h"
 
+/* The target the checks compile for (NULL: the host). A test may point it elsewhere: at the host
+ * with a GPU's work split (fine_items), to run the GPU's generic kernel forms here. */
+static const moac_target *moac_check_target;
+
+static inline moac_cpu *moac_check_cpu_new(const moac_graph *g, moac_diag *d) {
+    moac_cpu_opts o = {.target = moac_check_target};
+    return moac_cpu_new(g, moac_check_target ? &o : NULL, d);
+}
+
 /* Runs g on both backends with inputs drawn from seed; returns the largest relative error. */
 static inline double moac_cpu_check_graph(const moac_graph *g, const moac_interp_opts *opts) {
     moac_interp_opts o = opts ? *opts : (moac_interp_opts){.seed = 7, .step = 3, .training = 1};
     moac_diag d;
     moac_diag_init(&d);
-    moac_cpu *c = moac_cpu_new(g, NULL, &d);
+    moac_cpu *c = moac_check_cpu_new(g, &d);
     if (!c) print_error("%s", d.out.data ? d.out.data : "moac_cpu_new failed\n");
     assert_non_null(c);
     moac_interp *ip = moac_interp_new(g);
@@ -112,7 +121,7 @@ static inline double moac_cpu_check_ir_native(const char *ir_text, int *kernels)
     moac_graph *g = moac_ir_read(&arena, moac_source_from_text(&arena, "check.ir", ir_text), &d);
     if (!g) print_error("%s", d.out.data ? d.out.data : "bad IR\n");
     assert_non_null(g);
-    moac_cpu *c = moac_cpu_new(g, NULL, &d);
+    moac_cpu *c = moac_check_cpu_new(g, &d);
     if (!c) print_error("%s", d.out.data ? d.out.data : "moac_cpu_new failed\n");
     assert_non_null(c);
     int fallback = moac_cpu_get_stats(c).fallback_nodes;

@@ -332,12 +332,46 @@ static void test_routing(void **state) {
     assert_ptr_equal(moac_cpu_emitter(MOAC_OP_SCATTER_ROWS), moac_emit_scatter_rows);
 }
 
+/* The GPU's generic kernel forms — one element per work item in the fused elementwise kernels and
+ * embed_grad's and scatter_rows' sums, their positions listed by a thread per result row
+ * (kernels_embed.c) — on the CPU, with a host target that has a GPU's work split (fine_items):
+ * the same results as the reference. */
+static void test_fine_items(void **state) {
+    (void)state;
+    moac_target t = *moac_target_host();
+    t.fine_items = 1;
+    moac_check_target = &t;
+    const int dims[][2] = {{1, 1}, {5, 17}, {283, 40}, {3, 384}};
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+        char in[512], ty[64], op[64];
+        int v = dims[i][0], c = dims[i][1];
+        snprintf(in, sizeof in, "  %%ids = input() name=\"ids\" : i32[2,9]\n  %%dy = input() name=\"dy\" : f32[2,9,%d]\n", c);
+        snprintf(ty, sizeof ty, "f32[%d,%d]", v, c);
+        snprintf(op, sizeof op, "embed_grad(%%ids, %%dy) rows=%d", v);
+        check_op(in, op, ty);
+    }
+    for (int w = 1; w <= 17; w += 16) {
+        char ir[2048];
+        snprintf(ir, sizeof ir,
+                 "graph \"t\" {\n  %%s = input() name=\"s\" : f32[2,3,16]\n  %%y = input() name=\"y\" : f32[2,3,4,%d]\n"
+                 "  %%i = topk(%%s) k=4 first=1 : i32[2,3,4]\n  %%r = scatter_rows(%%y, %%i) rows=16 : f32[2,16,%d]\n"
+                 "  %%o = output(%%r) name=\"r\" : f32[2,16,%d]\n}\n",
+                 w, w, w);
+        double e = moac_cpu_check_ir(ir);
+        if (!(e < 1e-6)) print_error("relative error %g for\n%s\n", e, ir);
+        assert_true(e < 1e-6);
+    }
+    check("graph \"t\" {\n  %a = input() name=\"a\" : f32[3,37]\n  %b = input() name=\"b\" : f32[37]\n"
+          "  %s = add(%a, %b) : f32[3,37]\n  %y = gelu(%s) : f32[3,37]\n  %o = output(%y) name=\"y\" : f32[3,37]\n}\n");
+    moac_check_target = NULL;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing),       cmocka_unit_test(test_invalid_indices), cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_layernorm),     cmocka_unit_test(test_cross_entropy),   cmocka_unit_test(test_embed),
         cmocka_unit_test(test_rope),          cmocka_unit_test(test_group_mean),      cmocka_unit_test(test_reduce),
-        cmocka_unit_test(test_deterministic), cmocka_unit_test(test_gather_scatter),
+        cmocka_unit_test(test_deterministic), cmocka_unit_test(test_gather_scatter), cmocka_unit_test(test_fine_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
