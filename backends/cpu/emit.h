@@ -46,6 +46,7 @@ typedef int (*moac_emit_fn)(const moac_emit_ctx *e);
 int moac_cpu_attention_ok(const moac_node *n);      /* G | H, causal only with S = T, D, Dv small enough */
 int moac_cpu_attention_grad_ok(const moac_node *n); /* the same, and which in 0..2 */
 int moac_cpu_rows_by_topk_ok(const moac_node *n);   /* gather/scatter_rows indexed by a top-k over the rows */
+int moac_cpu_take_by_topk_ok(const moac_node *n);   /* take/take_grad indexed by a top-k over the same axis */
 int moac_cpu_rope_ok(const moac_node *n);           /* rank 4, an even rotated width 2..D, at most 8192 */
 int moac_cpu_group_mean_ok(const moac_node *n);     /* rank 4 */
 /* Whether the CPU backend renders n as a kernel: fused code, or an emitter that supports it. */

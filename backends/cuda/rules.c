@@ -1,5 +1,5 @@
 /* What the CUDA backend renders (cuda.h): the CPU's emitters for NVPTX, so the schedule's rules
- * are the CPU's but for the joins; its own emitters, asked first, replace those whose algorithm a
+ * are the CPU's but for the joins and the routing kernels not yet run on a GPU; its own emitters, asked first, replace those whose algorithm a
  * GPU thread cannot run (matmul's per-thread packed blocks, attention's stack tiles). Pass 'plan'
  * lays out the device arena. */
 #include "backends/cpu/internal.h"
@@ -26,6 +26,17 @@ static int cuda_joins(const moac_node *const *group, int count) {
            moac_gpu_attention_ok(group[0]);
 }
 
+/* The CPU's, less the routing kernels (kernels_routing.c) that have not run on a GPU yet: those
+ * stay on the reference kernel there (host copies) until a GPU session verifies them. */
+static int cuda_supports(const moac_node *n) {
+    switch (n->op) {
+    case MOAC_OP_ONEHOT_ARGMAX:
+    case MOAC_OP_TAKE:
+    case MOAC_OP_TAKE_GRAD: return 0;
+    default: return moac_cpu_supports(n);
+    }
+}
+
 static int cuda_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {
     moac_target t;
     moac_target_nvptx(&t, 90);
@@ -34,7 +45,7 @@ static int cuda_plan(const moac_graph *g, moac_plan *out, moac_diag *d) {
 
 const moac_sched_rules moac_cuda_sched_rules = {
     .backend = "cuda",
-    .supports = moac_cpu_supports,
+    .supports = cuda_supports,
     .fuses = moac_fuse_node,
     .joins = cuda_joins,
     .plan = cuda_plan,

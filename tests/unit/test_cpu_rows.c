@@ -332,6 +332,43 @@ static void test_routing(void **state) {
     assert_ptr_equal(moac_cpu_emitter(MOAC_OP_SCATTER_ROWS), moac_emit_scatter_rows);
 }
 
+/* The routing kernels (kernels_routing.c): onehot_argmax with ties (all-zero rows: the first
+ * wins) and NaNs (log of negative scores: NaN ranks above every number); take and take_grad with
+ * top-k indices, where only the topk itself falls back; with indices from an input, take stays
+ * on the reference kernel, which checks them. */
+static void test_routing_kernels(void **state) {
+    (void)state;
+    const int widths[] = {1, 3, 16};
+    for (int w = 0; w < 3; w++) {
+        char in[512], ty[64];
+        snprintf(ty, sizeof ty, "f32[2,7,%d]", widths[w]);
+        snprintf(in, sizeof in, "  %%a = input() name=\"a\" : %s\n  %%z = scale(%%a) by=0.0 : %s\n  %%n = log(%%a) : %s\n",
+                 ty, ty, ty);
+        check_op(in, "onehot_argmax(%a)", ty);
+        check_op(in, "onehot_argmax(%z)", ty);
+        check_op(in, "onehot_argmax(%n)", ty);
+    }
+    for (int T = 4; T <= 37; T += 33) {
+        char ir[2048];
+        snprintf(ir, sizeof ir,
+                 "graph \"t\" {\n  %%s = input() name=\"s\" : f32[2,3,%d]\n  %%dy = input() name=\"dy\" : f32[2,3,4]\n"
+                 "  %%i = topk(%%s) k=4 first=%d : i32[2,3,4]\n  %%t = take(%%s, %%i) : f32[2,3,4]\n"
+                 "  %%g = take_grad(%%i, %%dy) size=%d : f32[2,3,%d]\n  %%o1 = output(%%t) name=\"t\" : f32[2,3,4]\n"
+                 "  %%o2 = output(%%g) name=\"g\" : f32[2,3,%d]\n}\n",
+                 T, T > 4, T, T, T);
+        assert_int_equal(fallbacks(ir), 1);
+        double e = moac_cpu_check_ir(ir);
+        if (!(e < 1e-6)) print_error("relative error %g for\n%s\n", e, ir);
+        assert_true(e < 1e-6);
+    }
+    const char *from_input =
+        "graph \"t\" {\n  %x = input() name=\"x\" : f32[2,16]\n  %i = input() name=\"i\" : i32[2,4]\n"
+        "  %t = take(%x, %i) : f32[2,4]\n  %o = output(%t) name=\"t\" : f32[2,4]\n}\n";
+    assert_int_equal(fallbacks(from_input), 1);
+    assert_ptr_equal(moac_cpu_emitter(MOAC_OP_ONEHOT_ARGMAX), moac_emit_onehot_argmax);
+    assert_ptr_equal(moac_cpu_emitter(MOAC_OP_TAKE_GRAD), moac_emit_take_grad);
+}
+
 /* The GPU's generic kernel forms — one element per work item in the fused elementwise kernels and
  * embed_grad's and scatter_rows' sums, their positions listed by a thread per result row
  * (kernels_embed.c) — on the CPU, with a host target that has a GPU's work split (fine_items):
@@ -372,6 +409,7 @@ int main(void) {
         cmocka_unit_test(test_layernorm),     cmocka_unit_test(test_cross_entropy),   cmocka_unit_test(test_embed),
         cmocka_unit_test(test_rope),          cmocka_unit_test(test_group_mean),      cmocka_unit_test(test_reduce),
         cmocka_unit_test(test_deterministic), cmocka_unit_test(test_gather_scatter), cmocka_unit_test(test_fine_items),
+        cmocka_unit_test(test_routing_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
