@@ -31,6 +31,8 @@ static int cuda_joins(const moac_node *const *group, int count) {
 static int cuda_supports(const moac_node *n) {
     switch (n->op) {
     case MOAC_OP_ONEHOT_ARGMAX:
+    case MOAC_OP_TOPK:
+    case MOAC_OP_CAPACITY_ROUTE:
     case MOAC_OP_TAKE:
     case MOAC_OP_TAKE_GRAD: return 0;
     default: return moac_cpu_supports(n);
