@@ -10,6 +10,7 @@
  * Embedding, rope, group_mean and the reductions are in kernels_embed.c, sharing the helpers of
  * kernels_rows.h. */
 #include "backends/cpu/kernels_rows.h"
+#include "backends/cuda/nvvm.h" /* the GPU's warp shuffles, for the row kernels' GPU form */
 
 #include <math.h>
 #include <stdio.h>
@@ -196,18 +197,7 @@ static void b_lngrad_out(moac_rowc *c, LLVMValueRef j) {
 /* x of every lane of the warp combined by sum (max = 0) or max, in every lane: shfl.sync.bfly
  * with lane masks 16, 8, 4, 2, 1. The identity where the thread has its row alone. */
 static LLVMValueRef warp_all(moac_rowc *c, LLVMValueRef x, int max) {
-    if (!c->lane) return x;
-    moac_cg *cg = c->cg;
-    static const char name[] = "llvm.nvvm.shfl.sync.bfly.f32";
-    unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(cg->ctx, id, NULL, 0);
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0);
-    for (int m = 16; m > 0; m /= 2) {
-        LLVMValueRef args[4] = {moac_cg_i32(cg, -1), x, moac_cg_i32(cg, m), moac_cg_i32(cg, 31)};
-        LLVMValueRef o = LLVMBuildCall2(cg->b, ft, fn, args, 4, "");
-        x = max ? LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, x, o, ""), x, o, "") : LLVMBuildFAdd(cg->b, x, o, "");
-    }
-    return x;
+    return c->lane ? moac_nvvm_butterfly(c->cg, x, 16, max) : x;
 }
 
 /* The row's sum of vector accumulator acc. */

@@ -87,17 +87,7 @@ static void begin(gx *a, const char *what, int64_t items, int block, int nslots,
 static LLVMValueRef elem(gx *a, int64_t u) { return moac_cg_addc(a->cg, a->part, a->L * u); }
 
 /* x summed over the L threads of a row (every one gets the sum). */
-static LLVMValueRef row_sum(gx *a, LLVMValueRef x) {
-    moac_cg *cg = a->cg;
-    static const char name[] = "llvm.nvvm.shfl.sync.bfly.f32";
-    unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-    for (int64_t m = 1; m < a->L; m *= 2) {
-        LLVMValueRef args[4] = {moac_cg_i32(cg, -1), x, moac_cg_i32(cg, (int32_t)m), moac_cg_i32(cg, 31)};
-        x = LLVMBuildFAdd(cg->b, x, LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0),
-                                                   LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0), args, 4, ""), "");
-    }
-    return x;
-}
+static LLVMValueRef row_sum(gx *a, LLVMValueRef x) { return moac_nvvm_butterfly(a->cg, x, (int)a->L / 2, 0); }
 
 static LLVMValueRef arg(gx *a, int j) { return moac_cg_arg(a->cg, &a->k, j); }
 

@@ -6,6 +6,14 @@
 
 /* threadIdx.x as i64. */
 LLVMValueRef moac_nvvm_tid(moac_cg *cg);
+/* The special register %<name> (tid.x, ctaid.x, ntid.x, ...) as i64. */
+LLVMValueRef moac_nvvm_sreg(moac_cg *cg, const char *name);
+/* Adds `void name(params)` as a ptx_kernel (calling convention and nvvm.annotations). */
+LLVMValueRef moac_nvvm_kernel(moac_cg *cg, const char *name, int nparams, LLVMTypeRef *params);
+/* x of this lane combined (sum; max = 1: max, NaN-blind as a compare and select) with the lanes
+ * lane ^ m for m = from, from / 2, ..., 1: shfl.sync.bfly over the whole warp, so every lane of
+ * a group of 2 from has the result. All 32 lanes must reach it. */
+LLVMValueRef moac_nvvm_butterfly(moac_cg *cg, LLVMValueRef x, int from, int max);
 /* __syncthreads(). */
 void moac_nvvm_barrier(moac_cg *cg);
 /* The module's shared-memory (addrspace 3) array `name` of n floats, 16-byte aligned: one per

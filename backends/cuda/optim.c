@@ -46,24 +46,10 @@ enum {
 
 /* ---- the kernels (LLVM IR for NVPTX) ------------------------------------------------------- */
 
-static LLVMValueRef sreg(moac_cg *cg, const char *name) {
-    char full[64];
-    snprintf(full, sizeof full, "llvm.nvvm.read.ptx.sreg.%s", name);
-    unsigned id = LLVMLookupIntrinsicID(full, strlen(full));
-    LLVMValueRef v = LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0),
-                                    LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0), NULL, 0, "");
-    return LLVMBuildZExt(cg->b, v, cg->i64, "");
-}
-
 /* A ptx_kernel `name(params...)` with its entry block; the builder is left in it. */
 static moac_kfn kernel(moac_cg *cg, const char *name, int nparams, LLVMTypeRef *params) {
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->void_t, params, (unsigned)nparams, 0));
-    LLVMSetFunctionCallConv(fn, LLVMPTXKernelCallConv);
-    LLVMMetadataRef md[3] = {LLVMValueAsMetadata(fn), LLVMMDStringInContext2(cg->ctx, "kernel", 6),
-                             LLVMValueAsMetadata(LLVMConstInt(cg->i32, 1, 0))};
-    LLVMAddNamedMetadataOperand(cg->mod, "nvvm.annotations", LLVMMetadataAsValue(cg->ctx, LLVMMDNodeInContext2(cg->ctx, md, 3)));
-    moac_kfn k = {.fn = fn, .index = -1};
-    k.entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    moac_kfn k = {.fn = moac_nvvm_kernel(cg, name, nparams, params), .index = -1};
+    k.entry = LLVMAppendBasicBlockInContext(cg->ctx, k.fn, "entry");
     LLVMPositionBuilderAtEnd(cg->b, k.entry);
     return k;
 }
@@ -108,7 +94,7 @@ static LLVMValueRef shared_f64(moac_cg *cg) {
 static void emit_sumsq(moac_cg *cg) {
     moac_kfn k = kernel(cg, "moac_optim_sumsq", 2, (LLVMTypeRef[]){cg->ptr, cg->ptr});
     LLVMValueRef chunks = LLVMGetParam(k.fn, 0), partial = LLVMGetParam(k.fn, 1);
-    LLVMValueRef c = sreg(cg, "ctaid.x"), tid = moac_nvvm_tid(cg);
+    LLVMValueRef c = moac_nvvm_sreg(cg, "ctaid.x"), tid = moac_nvvm_tid(cg);
     LLVMValueRef gi = field(cg, chunks, c, 1), n = field(cg, chunks, c, 4);
     LLVMValueRef g = LLVMBuildIntToPtr(cg->b, gi, cg->ptr, "");
     LLVMValueRef acc = moac_cg_var(cg, &k, cg->f64, LLVMConstReal(cg->f64, 0));
@@ -151,7 +137,7 @@ static void emit_norm(moac_cg *cg) {
 static void emit_adamw(moac_cg *cg) {
     moac_kfn k = kernel(cg, "moac_optim_adamw", 2, (LLVMTypeRef[]){cg->ptr, cg->ptr});
     LLVMValueRef chunks = LLVMGetParam(k.fn, 0), args = LLVMGetParam(k.fn, 1);
-    LLVMValueRef c = sreg(cg, "ctaid.x"), tid = moac_nvvm_tid(cg);
+    LLVMValueRef c = moac_nvvm_sreg(cg, "ctaid.x"), tid = moac_nvvm_tid(cg);
     LLVMValueRef w = LLVMBuildIntToPtr(cg->b, field(cg, chunks, c, 0), cg->ptr, "");
     LLVMValueRef gi = field(cg, chunks, c, 1);
     LLVMValueRef g = LLVMBuildIntToPtr(cg->b, gi, cg->ptr, "");
