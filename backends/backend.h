@@ -47,6 +47,8 @@ typedef struct moac_compile_opts {
                                          mantissas, ~1e-3) instead of the f32-accurate 3xTF32 */
     int host_optimizer;               /* training: clip and AdamW on the host even where the
                                          backend could keep the state on its device */
+    const char *passes;               /* optional passes (the fusions) turned on or off on the
+                                         graphs built from specs: moac_pipeline.passes's list */
 } moac_compile_opts;
 
 /* The training state a backend may keep on its device (moac_backend_ops.optim_*): the host's

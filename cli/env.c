@@ -7,11 +7,14 @@
  *   MOAC_CPU_FEATURES  its feature string, e.g. +avx2,+fma (default: this machine's)
  *   MOAC_CACHE=0       no compile cache
  *   MOAC_CACHE_DIR     the compile cache (default: $XDG_CACHE_HOME/moac, else ~/.cache/moac)
- *   MOAC_PROFILE=1     the time per kernel kind, when a run ends
+ *   MOAC_PROFILE=1     the time per kernel kind, when a run ends; =2 also the 30 costliest kernels
+ *                      one by one, with their nodes' types
  *   MOAC_TF32=1        --backend cuda: matmuls in TF32 (faster, ~1e-3) instead of f32-accurate 3xTF32
  *   MOAC_HOST_OPTIMIZER=1  --backend cuda: gradients read back, clip and AdamW on the host (as the CPU
  *                      backend does) instead of on the GPU; for comparisons
  *   MOAC_DEBUG=1       each pass's node count, the compile phases, the activations' peak
+ *   MOAC_PASSES=+fuse_projections,+concat_pads  optional passes (the fusions, off by default) turned
+ *                      on (+NAME) or off (-NAME); a name that is not one is a usage error
  *
  * A flag variable is on when set to anything but "" or "0". Everything goes to stderr. */
 #include <stdio.h>
@@ -20,10 +23,16 @@
 
 #include "backends/llvm/target.h"
 #include "cli/cli.h"
+#include "passes/pass.h"
 
 static int flag(const char *name) {
     const char *v = getenv(name);
     return v && *v && strcmp(v, "0");
+}
+
+static int profile_level(void) {
+    const char *v = getenv("MOAC_PROFILE");
+    return !flag("MOAC_PROFILE") ? 0 : !strcmp(v, "2") ? 2 : 1;
 }
 
 static void to_stderr(void *ctx, const char *text) {
@@ -49,6 +58,19 @@ static void cache_dir(char *dir, size_t len) {
     else if (home && *home) snprintf(dir, len, "%s/.cache/moac", home);
 }
 
+/* MOAC_PASSES: each entry must name an optional pass (passes/pass.h), else the command stops
+ * here with a usage error, before it builds anything. */
+static const char *passes_list(void) {
+    const char *v = getenv("MOAC_PASSES");
+    char why[512];
+    if (!v || !*v) return NULL;
+    if (moac_pass_list_check(v, why, sizeof why)) {
+        fprintf(stderr, "moac: MOAC_PASSES: %s (a comma list of +NAME or -NAME)\n", why);
+        exit(MOAC_EXIT_USAGE);
+    }
+    return v;
+}
+
 static void read_env(void) {
     if (env.ready) return;
     env.ready = 1;
@@ -57,8 +79,9 @@ static void read_env(void) {
     moac_target_override(&env.target, getenv("MOAC_CPU"), getenv("MOAC_CPU_FEATURES"), threads ? atoi(threads) : 0);
     cache_dir(env.cache_dir, sizeof env.cache_dir);
     env.opts = (moac_compile_opts){.target = &env.target, .cache_dir = env.cache_dir, .log = &env.log,
-                                   .profile = flag("MOAC_PROFILE"), .tf32 = flag("MOAC_TF32"),
-                                   .host_optimizer = flag("MOAC_HOST_OPTIMIZER")};
+                                   .profile = profile_level(), .tf32 = flag("MOAC_TF32"),
+                                   .host_optimizer = flag("MOAC_HOST_OPTIMIZER"),
+                                   .passes = passes_list()};
 }
 
 const moac_compile_opts *moac_cli_compile_opts(void) {

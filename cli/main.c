@@ -59,6 +59,7 @@ int moac_cli_usage_error(const char *cmd, const char *fmt, ...) {
 moac_graph *moac_cli_load_graph(moac_arena *a, moac_diag *d, const char *path, moac_pipeline *p, long batch) {
     size_t n = strlen(path);
     if (!p->log) p->log = moac_cli_log(); /* MOAC_DEBUG's pass lines */
+    if (!p->passes) p->passes = moac_cli_compile_opts()->passes; /* MOAC_PASSES */
     if (n < 3 || strcmp(path + n - 3, ".ir")) {
         moac_spec *spec = moac_spec_load(a, path, d);
         return spec ? moac_pipeline_spec(a, spec, batch, p, d) : NULL;

@@ -256,7 +256,8 @@ static int write_weights(const char *path, const moac_state *s, const moac_spec 
 
 static moac_graph *eval_graph(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_export_opts *o,
                               moac_diag *d) {
-    moac_pipeline p = {.logits = 1, .log = o->compile ? o->compile->log : NULL};
+    /* Unfused, so that model.py has the spec's projections (fuse_projections would join them). */
+    moac_pipeline p = {.logits = 1, .log = o->compile ? o->compile->log : NULL, .passes = "-fuse_projections"};
     return moac_pipeline_spec(a, spec, batch, &p, d);
 }
 

@@ -201,6 +201,11 @@ static void emit_op(gen *G, const moac_node *n) {
         put_size(G, n->i[2], G->g[1]->nodes[n->id]->i[2]);
         moac_strbuf_putc(o, ')');
         return;
+    case MOAC_OP_CONCAT:
+        moac_strbuf_puts(o, "torch.cat([");
+        for (int a = 0; a < n->nargs; a++) moac_strbuf_printf(o, "%s%s", a ? ", " : "", arg(G, a));
+        moac_strbuf_printf(o, "], dim=%lld)", (long long)same_int(G, 0));
+        return;
     case MOAC_OP_REDUCE_SUM:
     case MOAC_OP_REDUCE_MEAN:
         moac_strbuf_printf(o, "%s.%s(dim=", arg(G, 0), n->op == MOAC_OP_REDUCE_SUM ? "sum" : "mean");

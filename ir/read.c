@@ -438,7 +438,7 @@ static int parse_literal(reader *r, literal *lit) {
 
 /* ---- Statements. ---- */
 
-enum { MAX_ARGS = 8 };
+enum { MAX_ARGS = 16 }; /* the op table's largest max_args (concat); check_arity refuses more */
 
 typedef struct stmt {
     token *label;
@@ -503,7 +503,7 @@ static int parse_op(reader *r, stmt *st) {
 
 static void check_arity(reader *r, stmt *st) {
     const moac_op_info *info = st->info;
-    if (st->nargs >= info->min_args && st->nargs <= info->max_args) return;
+    if (st->nargs >= info->min_args && st->nargs <= info->max_args && st->nargs <= MAX_ARGS) return;
     moac_loc loc = tok_loc(r, st->optok);
     st->bad = 1;
     if (info->max_args == 0)

@@ -35,6 +35,7 @@ int moac_sched_fusable(const moac_node *n) {
     case MOAC_OP_RESHAPE:
     case MOAC_OP_TRANSPOSE:
     case MOAC_OP_SLICE:
+    case MOAC_OP_CONCAT:
     case MOAC_OP_PAD:
     case MOAC_OP_BROADCAST:
     case MOAC_OP_REPEAT_HEADS: return 1;

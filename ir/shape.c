@@ -210,6 +210,22 @@ static int moac_shape_slice(const moac_node *n, moac_type *out, char *err, size_
     return 0;
 }
 
+static int moac_shape_concat(const moac_node *n, moac_type *out, char *err, size_t errlen) {
+    const moac_type *x = ARG(0);
+    int64_t axis = n->i[0];
+    if (axis < 0 || axis >= x->rank) FAIL("axis %" PRId64 " is out of range for %s", axis, TY(x));
+    *out = *x;
+    for (int k = 1; k < n->nargs; k++) {
+        const moac_type *y = ARG(k);
+        int same = y->dtype == x->dtype && y->rank == x->rank;
+        for (int d = 0; same && d < x->rank; d++) same = d == axis || y->dims[d] == x->dims[d];
+        if (!same)
+            FAIL("operand %d (%s) does not match operand 1 (%s) outside axis %" PRId64, k + 1, TY(y), TY(x), axis);
+        out->dims[axis] += y->dims[axis];
+    }
+    return 0;
+}
+
 /* ---- Reductions and normalisation. ---- */
 
 static int reduce(const moac_node *n, moac_type *out, char *err, size_t errlen) {

@@ -7,14 +7,18 @@
 #include "passes/schedule.h"
 
 static const moac_pass passes[] = {
-    {"autodiff", "appends the backward graph: an output grad.<param> per param", moac_pass_autodiff, 1},
-    {"cse", "merges identical computations (same op, operands and attributes)", moac_pass_cse, 0},
-    {"dce", "removes values that no output depends on", moac_pass_dce, 0},
+    {"fuse_projections", "joins matmuls of one input by param weights into one matmul of the concatenated weights",
+     moac_pass_fuse_projections, 0, 1, 0},
+    {"autodiff", "appends the backward graph: an output grad.<param> per param", moac_pass_autodiff, 1, 0, 0},
+    {"concat_pads", "turns sums of pads that tile an axis (the gradients of slices) into a concat",
+     moac_pass_concat_pads, 1, 1, 0},
+    {"cse", "merges identical computations (same op, operands and attributes)", moac_pass_cse, 0, 0, 0},
+    {"dce", "removes values that no output depends on", moac_pass_dce, 0, 0, 0},
     {"remat", "recomputes large gathers in the backward instead of keeping them from the forward",
-     moac_pass_remat, 0},
+     moac_pass_remat, 0, 0, 0},
 };
 
-static const char *const pass_names[] = {"lower", "autodiff", "cse", "dce", "remat", "attention_stats", "schedule",
+static const char *const pass_names[] = {"lower", "fuse_projections", "autodiff", "concat_pads", "cse", "dce", "remat", "attention_stats", "schedule",
                                           "plan"};
 
 const moac_pass *moac_passes(int *count) {
@@ -31,6 +35,69 @@ int moac_pass_exists(const char *name) {
     for (size_t i = 0; i < sizeof pass_names / sizeof *pass_names; i++)
         if (!strcmp(pass_names[i], name)) return 1;
     return 0;
+}
+
+int moac_pass_optional(const char *name) {
+    for (size_t i = 0; i < sizeof passes / sizeof *passes; i++)
+        if (!strcmp(passes[i].name, name)) return passes[i].optional;
+    return 0;
+}
+
+/* Calls f for each entry of a +NAME/-NAME list, with the name and whether it turns the pass on. */
+static int each_entry(const char *list, int (*f)(void *ctx, const char *name, size_t len, int on), void *ctx) {
+    for (const char *s = list; s && *s;) {
+        const char *end = strchr(s, ',');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        int on = *s != '-';
+        size_t skip = (*s == '-' || *s == '+') && n > 0;
+        if (n > skip && f(ctx, s + skip, n - skip, on)) return -1;
+        s = end ? end + 1 : s + n;
+    }
+    return 0;
+}
+
+typedef struct lookup {
+    const char *name;
+    int on;
+} lookup;
+
+static int note_mention(void *ctx, const char *name, size_t len, int on) {
+    lookup *l = ctx;
+    if (strlen(l->name) == len && !strncmp(l->name, name, len)) l->on = on;
+    return 0;
+}
+
+/* Does pass `pass` run under p? */
+static int selected(const moac_pipeline *p, const moac_pass *pass) {
+    if (!pass->optional) return 1;
+    lookup l = {pass->name, pass->on_by_default};
+    each_entry(p ? p->passes : NULL, note_mention, &l);
+    return l.on;
+}
+
+typedef struct checked {
+    char *why;
+    size_t len;
+} checked;
+
+static int check_entry(void *ctx, const char *name, size_t len, int on) {
+    (void)on;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), name);
+    if (len < sizeof buf && moac_pass_optional(buf)) return 0;
+    checked *c = ctx;
+    int n = snprintf(c->why, c->len, "'%s' is not a pass that can be turned on or off; those are", buf);
+    for (size_t i = 0; i < sizeof passes / sizeof *passes && n > 0 && (size_t)n < c->len; i++)
+        if (passes[i].optional)
+            n += snprintf(c->why + n, c->len - (size_t)n, " %s (%s by default)", passes[i].name,
+                          passes[i].on_by_default ? "on" : "off");
+    return -1;
+}
+
+int moac_pass_list_check(const char *list, char *why, size_t len) {
+    checked c = {why, len};
+    if (len) why[0] = 0;
+    return each_entry(list, check_entry, &c);
 }
 
 /* Does p ask for the IR after pass `name`? */
@@ -69,6 +136,7 @@ moac_graph *moac_pipeline_graph(moac_graph *g, const moac_pipeline *p, moac_diag
     }
     for (size_t i = 0; i < sizeof passes / sizeof *passes; i++) {
         if (passes[i].train_only && !(p && p->train)) continue;
+        if (!selected(p, &passes[i])) continue;
         if (passes[i].run(&g, d) || verify(g, passes[i].name, d)) return NULL;
         after(passes[i].name, g, p);
     }

@@ -233,6 +233,17 @@ static void moac_grad_slice(ctx *c, moac_node *n, moac_node *dy) {
     emit(c, n, 0, moac_b_finish(p));
 }
 
+/* Each operand's gradient is its slice of dy. */
+static void moac_grad_concat(ctx *c, moac_node *n, moac_node *dy) {
+    int axis = (int)n->i[0];
+    int64_t start = 0;
+    for (int a = 0; a < n->nargs; a++) {
+        int64_t len = arg_type(n, a)->dims[axis];
+        if (wants(c, n, a)) emit(c, n, a, moac_b_slice(c->g, dy, axis, start, len));
+        start += len;
+    }
+}
+
 /* pad is slice's transpose, and the other way round. */
 static void moac_grad_pad(ctx *c, moac_node *n, moac_node *dy) {
     if (wants(c, n, 0)) emit(c, n, 0, moac_b_slice(c->g, dy, (int)n->i[0], n->i[1], arg_type(n, 0)->dims[n->i[0]]));

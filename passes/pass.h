@@ -4,6 +4,8 @@
  * name and node count go there. */
 #ifndef MOAC_PASS_H
 #define MOAC_PASS_H
+#include <stddef.h>
+
 #include "frontend/spec.h"
 #include "ir/ir.h"
 #include "support/log.h"
@@ -14,6 +16,8 @@ typedef struct moac_pass {
     /* Transforms the graph in place (or replaces *g). Returns 0, or -1 after reporting. */
     int (*run)(moac_graph **g, moac_diag *d);
     int train_only;             /* runs only when the pipeline builds a training graph */
+    int optional;               /* a rewrite for speed that moac_pipeline.passes may turn on or off */
+    int on_by_default;          /* optional passes: runs unless turned off */
 } moac_pass;
 
 /* The passes run on every graph after lowering, in order (those marked train_only only when
@@ -33,16 +37,26 @@ typedef struct moac_pipeline {
                                    (e.g. &moac_cpu_sched_rules); NULL: stop after remat, since a
                                    backend schedules a copy of the graph itself */
     const moac_log *log;        /* with debug set: "moac: pass NAME N nodes" after each pass */
+    const char *passes;         /* optional passes (moac_pass_optional) turned on or off: a comma
+                                   list of +NAME / -NAME (NAME alone: +NAME), the last mention
+                                   winning; NULL: each as its default */
 } moac_pipeline;
+
+/* May the pass be turned on or off (moac_pipeline.passes)? The fusions may; the others are
+ * needed. */
+int moac_pass_optional(const char *name);
+/* Checks a moac_pipeline.passes list: 0, or -1 with why (naming the entry, listing the optional
+ * passes) in why. */
+int moac_pass_list_check(const char *list, char *why, size_t len);
 
 /* Is name a pass (including "lower")? For flag checking, with a suggestion list. */
 int moac_pass_exists(const char *name);
 const char *const *moac_pass_names(int *count);
 
-/* Checks the model's size for batch, lowers spec (pass "lower") and runs the passes: lower -> cse
- * -> dce -> remat, or with p->train lower -> autodiff -> cse -> dce -> remat; then attention_stats and schedule
- * when p->schedule is set. p may be NULL (no
- * dumps, forward graph without logits). Returns NULL if the size check, a pass or a verifier
+/* Checks the model's size for batch, lowers spec (pass "lower") and runs the passes: lower ->
+ * fuse_projections -> cse -> dce -> remat, or with p->train lower -> fuse_projections -> autodiff
+ * -> concat_pads -> cse -> dce -> remat; then attention_stats and schedule when p->schedule is
+ * set. p may be NULL (no dumps, forward graph without logits). Returns NULL if the size check, a pass or a verifier
  * failed (reported in d). */
 moac_graph *moac_pipeline_spec(moac_arena *a, const moac_spec *spec, int64_t batch, const moac_pipeline *p,
                                moac_diag *d);
@@ -61,5 +75,7 @@ int moac_pass_autodiff(moac_graph **g, moac_diag *d); /* moac_autodiff (passes/a
 int moac_pass_cse(moac_graph **g, moac_diag *d);
 int moac_pass_dce(moac_graph **g, moac_diag *d);
 int moac_pass_remat(moac_graph **g, moac_diag *d);
+int moac_pass_fuse_projections(moac_graph **g, moac_diag *d); /* passes/fuse_projections.c */
+int moac_pass_concat_pads(moac_graph **g, moac_diag *d);
 
 #endif

@@ -90,7 +90,8 @@ int moac_generate(const moac_spec *spec, const moac_generate_opts *o, moac_diag 
     int32_t *tokens = NULL, *x = NULL, *y = NULL;
     scored *buf = NULL;
     int rc = 1, have_ds = 0, T = spec->context;
-    moac_pipeline p = {.logits = 1, .log = o->compile ? o->compile->log : NULL};
+    moac_pipeline p = {.logits = 1, .log = o->compile ? o->compile->log : NULL,
+                       .passes = o->compile ? o->compile->passes : NULL};
     moac_graph *g = moac_pipeline_spec(&arena, spec, 1, &p, d);
     if (!g) goto done;
     if (moac_state_init(&state, g)) {

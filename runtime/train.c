@@ -50,14 +50,15 @@ static void session_free(session *s) {
 }
 
 static const moac_log *log_of(const moac_compile_opts *o) { return o ? o->log : NULL; }
+static const char *passes_of(const moac_compile_opts *o) { return o ? o->passes : NULL; }
 
 /* Forward graph with logits for evaluation; forward + backward for training. */
 static int build_graphs(session *s, int training, const moac_compile_opts *o, moac_diag *d) {
-    s->eval_graph = moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.logits = 1, .log = log_of(o)}, d);
+    s->eval_graph = moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.logits = 1, .log = log_of(o), .passes = passes_of(o)}, d);
     if (!s->eval_graph) return -1;
     if (training) {
         s->train_graph =
-            moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.train = 1, .log = log_of(o)}, d);
+            moac_pipeline_spec(&s->arena, s->spec, s->B, &(moac_pipeline){.train = 1, .log = log_of(o), .passes = passes_of(o)}, d);
         if (!s->train_graph) return -1;
     }
     /* The state holds the params of the full model (the eval graph has all of them too). */

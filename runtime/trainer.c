@@ -51,7 +51,8 @@ moac_trainer *moac_trainer_new(const moac_spec *spec, const moac_backend_ops *be
     t->context = spec->context;
     t->sched = spec->train;
     t->seed = (uint64_t)spec->train.seed;
-    moac_pipeline p = {.train = 1, .log = opts.compile ? opts.compile->log : NULL};
+    moac_pipeline p = {.train = 1, .log = opts.compile ? opts.compile->log : NULL,
+                       .passes = opts.compile ? opts.compile->passes : NULL};
     moac_graph *g = moac_pipeline_spec(&t->arena, spec, t->batch, &p, d);
     if (!g) goto fail;
     if (moac_state_init(&t->state, g)) {

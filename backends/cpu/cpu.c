@@ -33,6 +33,7 @@ struct moac_cpu {
     moac_jit *jit;
     moac_cpu_stats stats;
     double *prof;               /* opts.profile: seconds per step, summed over runs */
+    int profile;                /* opts.profile: 1 the time per kind, 2 also the costliest steps */
     const moac_log *log;        /* opts.log: where the profile goes */
     int runs;
 };
@@ -502,6 +503,7 @@ moac_cpu *moac_cpu_new(const moac_graph *g, const moac_cpu_opts *opts, moac_diag
     c->stats.functions = moac_build_functions(c->kernels, c->nkernels);
     c->stats.arena_bytes = c->arena_bytes;
     c->log = o.log;
+    c->profile = o.profile;
     if (o.profile) {
         c->prof = calloc((size_t)b->nsteps + 1, sizeof *c->prof);
         if (!c->prof) abort();
@@ -518,8 +520,42 @@ static const char *step_label(const moac_build *b, const moac_kernel_desc *kerne
     return buf;
 }
 
+/* MOAC_PROFILE=2: the steps that cost most, each with its node's result and argument types,
+ * to tell which matmul or which layer's kernel is slow (kernels are named n<node id>_<kind>). */
+static void print_costliest(const moac_log *log, const moac_build *b, const moac_kernel_desc *kernels,
+                            const double *prof, int runs, double total) {
+    enum { SHOWN = 30 };
+    int n = b->nsteps, top[SHOWN], ntop = 0;
+    for (int s = 0; s < n; s++) {
+        int at;
+        if (ntop < SHOWN) at = ntop++;
+        else if (prof[s] <= prof[top[SHOWN - 1]]) continue;
+        else at = SHOWN - 1;
+        while (at > 0 && prof[top[at - 1]] < prof[s]) top[at] = top[at - 1], at--;
+        top[at] = s;
+    }
+    moac_log_printf(log, "  the %d costliest steps:\n", ntop);
+    for (int i = 0; i < ntop; i++) {
+        char buf[128];
+        const char *label = step_label(b, kernels, top[i], buf, sizeof buf);
+        unsigned id = 0;
+        moac_strbuf types = {0};
+        if (sscanf(label, "n%u_", &id) == 1 && id < b->g->count) {
+            const moac_node *nd = b->g->nodes[id];
+            moac_type_print(&types, &nd->type);
+            for (int a = 0; a < nd->nargs; a++) {
+                moac_strbuf_puts(&types, a ? ", " : " <- ");
+                moac_type_print(&types, &nd->args[a]->type);
+            }
+        }
+        moac_log_printf(log, "  %9.3f ms %5.1f%%  %-32s %s\n", 1e3 * prof[top[i]] / runs, 100 * prof[top[i]] / total,
+                        label, types.data ? types.data : "");
+        moac_strbuf_free(&types);
+    }
+}
+
 void moac_build_print_profile(const moac_log *log, const char *backend, const moac_build *b,
-                              const moac_kernel_desc *kernels, const double *prof, int runs) {
+                              const moac_kernel_desc *kernels, const double *prof, int runs, int level) {
     int n = b->nsteps;
     double total = 0;
     for (int s = 0; s < n; s++) total += prof[s];
@@ -552,11 +588,12 @@ void moac_build_print_profile(const moac_log *log, const char *backend, const mo
                         1e3 * t[best] / runs, 100 * t[best] / total);
         count[best] = -1;
     }
+    if (level >= 2) print_costliest(log, b, kernels, prof, runs, total);
 }
 
 void moac_cpu_free(moac_cpu *c) {
     if (!c) return;
-    if (c->prof) moac_build_print_profile(c->log, "cpu", &c->b, c->kernels, c->prof, c->runs);
+    if (c->prof) moac_build_print_profile(c->log, "cpu", &c->b, c->kernels, c->prof, c->runs, c->profile);
     free(c->prof);
     moac_pool_free(c->pool);
     if (c->tables)

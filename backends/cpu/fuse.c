@@ -1,5 +1,5 @@
 /* Fused elementwise and layout kernels. A value computed by elementwise ops (add, gelu, dropout,
- * ...) and layout ops (reshape, transpose, slice, pad, broadcast, repeat_heads, full) is not
+ * ...) and layout ops (reshape, transpose, slice, concat, pad, broadcast, repeat_heads, full) is not
  * materialised when its only consumer is another such op: the consumer's kernel evaluates it in
  * registers, per output element. Layout ops are index maps, so a chain like
  * transpose(reshape(add(x, bias))) becomes one loop nest reading x and bias directly.
@@ -124,6 +124,45 @@ static LLVMValueRef phi_pdf(fctx *f, LLVMValueRef v) {
 
 static LLVMValueRef compute(fctx *f, const moac_node *n, ix *x);
 
+/* concat: a branch per operand (its block of the axis), so each element reads one operand only;
+ * the values meet in a phi. Indices are computed before the branches, so that nothing computed
+ * inside one is used outside it. */
+static LLVMValueRef concat(fctx *f, const moac_node *n, ix *x) {
+    moac_cg *cg = f->cg;
+    LLVMBuilderRef B = cg->b;
+    dims(f, x);
+    int axis = (int)n->i[0];
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(B));
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, fn, "concat.done");
+    LLVMValueRef vals[16];
+    LLVMBasicBlockRef from[16];
+    int64_t start = 0;
+    for (int a = 0; a < n->nargs; a++) {
+        int64_t len = n->args[a]->type.dims[axis];
+        LLVMBasicBlockRef here = NULL, next = NULL;
+        if (a + 1 < n->nargs) {
+            here = LLVMAppendBasicBlockInContext(cg->ctx, fn, "concat.arg");
+            next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "concat.next");
+            LLVMValueRef in = LLVMBuildICmp(B, LLVMIntSLT, x->dim[axis], moac_cg_i64(cg, start + len), "");
+            LLVMBuildCondBr(B, in, here, next);
+            LLVMPositionBuilderAtEnd(B, here);
+        }
+        ix y = {.t = &n->args[a]->type, .have_dims = 1};
+        memcpy(y.dim, x->dim, sizeof y.dim);
+        y.dim[axis] = moac_cg_addc(cg, x->dim[axis], -start);
+        vals[a] = eval(f, n->args[a], &y);
+        if (!vals[a]) return NULL;
+        from[a] = LLVMGetInsertBlock(B);
+        LLVMBuildBr(B, done);
+        if (next) LLVMPositionBuilderAtEnd(B, next);
+        start += len;
+    }
+    LLVMPositionBuilderAtEnd(B, done);
+    LLVMValueRef phi = LLVMBuildPhi(B, LLVMTypeOf(vals[0]), "concat");
+    LLVMAddIncoming(phi, vals, from, (unsigned)n->nargs);
+    return phi;
+}
+
 static LLVMValueRef eval(fctx *f, const moac_node *n, ix *x) {
     return is_leaf(f->b, n) ? load_leaf(f, n, x) : compute(f, n, x);
 }
@@ -192,7 +231,29 @@ static LLVMValueRef compute(fctx *f, const moac_node *n, ix *x) {
     }
     case MOAC_OP_BROADCAST: return arg(f, n, 0, x);
     case MOAC_OP_RESHAPE: {
-        ix y = {.t = &n->args[0]->type, .lin = linear(f, x)};
+        const moac_type *in = &n->args[0]->type;
+        int p = 0; /* dims the reshape keeps in front: [B,T,H,D] <- [B,T,C] keeps B and T */
+        while (p < in->rank && p < n->type.rank && in->dims[p] == n->type.dims[p]) p++;
+        if (!x->have_dims || p == 0 || x->lin) {
+            ix y = {.t = in, .lin = linear(f, x)};
+            return eval(f, n->args[0], &y);
+        }
+        /* Indices known per dim (under a transpose): keep the common front dims and re-split
+         * only the rest, so that the operand's index stays affine in the innermost index (and
+         * its loads vectorise) where the rest is one dim, as for a slice of a fused projection. */
+        ix y = {.t = in, .have_dims = 1};
+        LLVMValueRef rest = moac_cg_i64(cg, 0);
+        for (int d = 0; d < p; d++) y.dim[d] = x->dim[d];
+        for (int d = p; d < n->type.rank; d++) rest = moac_cg_add(cg, moac_cg_mulc(cg, rest, n->type.dims[d]), x->dim[d]);
+        for (int d = in->rank - 1; d >= p; d--) {
+            if (d == p) {
+                y.dim[d] = rest;
+                break;
+            }
+            LLVMValueRef dim = moac_cg_i64(cg, in->dims[d]);
+            y.dim[d] = LLVMBuildURem(B, rest, dim, "");
+            rest = LLVMBuildUDiv(B, rest, dim, "");
+        }
         return eval(f, n->args[0], &y);
     }
     case MOAC_OP_TRANSPOSE: {
@@ -208,6 +269,7 @@ static LLVMValueRef compute(fctx *f, const moac_node *n, ix *x) {
         y.dim[n->i[0]] = moac_cg_addc(cg, x->dim[n->i[0]], n->i[1]);
         return eval(f, n->args[0], &y);
     }
+    case MOAC_OP_CONCAT: return concat(f, n, x);
     case MOAC_OP_REPEAT_HEADS: {
         dims(f, x);
         ix y = {.t = &n->args[0]->type, .have_dims = 1};
@@ -254,6 +316,10 @@ int moac_fuse_emit(moac_build *b, const moac_node *root) {
      * element per item (a thread per element, a warp's reads contiguous). */
     int64_t chunk = rows >= 8 ? inner : (inner < 4096 ? inner : 4096);
     if (cg->target->fine_items) chunk = 1;
+    /* A concat along the rows: whole rows per item, each operand's run copied by a loop of its
+     * own (contiguous, so vectorised) instead of a branch per element. */
+    int concat_rows = top->op == MOAC_OP_CONCAT && !cg->target->fine_items;
+    if (concat_rows) chunk = inner;
     int64_t nchunks = chunk ? (inner + chunk - 1) / chunk : 0;
     char name[64];
     snprintf(name, sizeof name, "n%u_%s", root->id, moac_op_info_get(root->op)->name);
@@ -282,6 +348,63 @@ int moac_fuse_emit(moac_build *b, const moac_node *root) {
         LLVMValueRef n = moac_cg_i64(cg, t->dims[d]);
         rowix.dim[d] = d ? LLVMBuildURem(cg->b, rest, n, "") : rest;
         if (d) rest = LLVMBuildUDiv(cg->b, rest, n, "");
+    }
+    if (concat_rows && top->i[0] == t->rank - 1) {
+        int64_t start = 0;
+        for (int a = 0; a < top->nargs; a++) {
+            const moac_type *at = &top->args[a]->type;
+            int64_t len = at->dims[at->rank - 1];
+            moac_loop col = moac_cg_for(cg, &k, moac_cg_i64(cg, 0), moac_cg_i64(cg, len), 1);
+            ix y = rowix;
+            y.t = at;
+            y.dim[at->rank - 1] = col.iv;
+            y.lin = moac_cg_add(cg, moac_cg_mulc(cg, row, len), col.iv);
+            LLVMValueRef v = eval(&f, top->args[a], &y);
+            if (!v) return -1;
+            moac_cg_store(cg, v, out, moac_cg_add(cg, moac_cg_mulc(cg, row, inner), moac_cg_addc(cg, col.iv, start)));
+            moac_cg_end(cg, &col);
+            start += len;
+        }
+        moac_cg_end(cg, &item);
+        moac_cg_kernel_end(cg, &k);
+        return 0;
+    }
+    if (concat_rows) { /* along an outer axis: a row lies in one operand, chosen once per row */
+        int axis = (int)top->i[0];
+        LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(cg->b));
+        LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, fn, "row.done");
+        int64_t start = 0;
+        for (int a = 0; a < top->nargs; a++) {
+            const moac_type *at = &top->args[a]->type;
+            int64_t len = at->dims[axis];
+            LLVMBasicBlockRef here = LLVMAppendBasicBlockInContext(cg->ctx, fn, "row.arg");
+            LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "row.next");
+            LLVMValueRef in = LLVMBuildICmp(cg->b, LLVMIntSLT, rowix.dim[axis], moac_cg_i64(cg, start + len), "");
+            LLVMBuildCondBr(cg->b, in, here, next);
+            LLVMPositionBuilderAtEnd(cg->b, here);
+            ix ra = rowix;
+            ra.t = at;
+            ra.dim[axis] = moac_cg_addc(cg, rowix.dim[axis], -start);
+            ra.dim[at->rank - 1] = moac_cg_i64(cg, 0);
+            ra.lin = NULL;
+            LLVMValueRef base = linear(&f, &ra); /* the operand's row start */
+            moac_loop col = moac_cg_for(cg, &k, moac_cg_i64(cg, 0), moac_cg_i64(cg, inner), 1);
+            ix y = ra;
+            y.dim[at->rank - 1] = col.iv;
+            y.lin = moac_cg_add(cg, base, col.iv);
+            LLVMValueRef v = eval(&f, top->args[a], &y);
+            if (!v) return -1;
+            moac_cg_store(cg, v, out, moac_cg_add(cg, moac_cg_mulc(cg, row, inner), col.iv));
+            moac_cg_end(cg, &col);
+            LLVMBuildBr(cg->b, done);
+            LLVMPositionBuilderAtEnd(cg->b, next);
+            start += len;
+        }
+        LLVMBuildBr(cg->b, done);
+        LLVMPositionBuilderAtEnd(cg->b, done);
+        moac_cg_end(cg, &item);
+        moac_cg_kernel_end(cg, &k);
+        return 0;
     }
     moac_loop col = moac_cg_for(cg, &k, c0, c1, 1);
     ix x = rowix;

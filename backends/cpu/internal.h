@@ -72,9 +72,10 @@ int moac_build_plan_of(const moac_graph *g, const moac_target *t, moac_emit_fn (
                        const char *backend, moac_plan *out, moac_diag *d);
 void moac_build_describe_peak(const moac_build *b, moac_strbuf *out);
 /* MOAC_PROFILE=1: prof[s] (seconds of step s, summed over runs) by op kind (the kernel name
- * without its n<id>_ prefix), per run, on the log, largest first. */
+ * without its n<id>_ prefix), per run, on the log, largest first; level 2 (MOAC_PROFILE=2) adds
+ * the costliest steps one by one with their nodes' types. */
 void moac_build_print_profile(const moac_log *log, const char *backend, const moac_build *b,
-                              const moac_kernel_desc *kernels, const double *prof, int runs);
+                              const moac_kernel_desc *kernels, const double *prof, int runs, int level);
 /* Distinct kernel functions among n kernels (an alias keeps its first node's name). */
 int moac_build_functions(const moac_kernel_desc *k, int n);
 /* Token ids and targets in the i32 inputs (their slots' ext) against their tables: 0, or -1

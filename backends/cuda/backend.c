@@ -46,7 +46,7 @@ static moac_cu_ptr dev_ptr(const cuda_impl *c, int s) {
 static void free_impl(void *impl) {
     cuda_impl *c = impl;
     if (!c) return;
-    if (c->prof && c->log) moac_build_print_profile(c->log, "cuda, synchronised after each kernel", &c->b, c->b.kernels, c->prof, c->runs);
+    if (c->prof && c->log) moac_build_print_profile(c->log, "cuda, synchronised after each kernel", &c->b, c->b.kernels, c->prof, c->runs, c->profile);
     if (c->cu) {
         moac_cuda_optim_free(c->optim);
         if (c->arena) c->cu->cuMemFree(c->arena);
@@ -138,7 +138,7 @@ static void *compile(const moac_graph *g, const moac_compile_opts *o, moac_diag 
     if (!c) abort();
     moac_arena_init(&c->graph_arena);
     c->log = o ? o->log : NULL;
-    c->profile = o && o->profile;
+    c->profile = o ? o->profile : 0;
     /* The device first: no GPU is the common failure, and it costs no compile. */
     if (!(c->cu = moac_cuda_open(o ? o->device : 0, err, sizeof err))) return fail(c, d, err);
     double t0 = moac_seconds();

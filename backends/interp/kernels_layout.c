@@ -1,4 +1,4 @@
-/* Layout and reduction kernels: reshape, transpose, slice, pad, broadcast, repeat_heads (all
+/* Layout and reduction kernels: reshape, transpose, slice, concat, pad, broadcast, repeat_heads (all
  * strided copies), reduce_sum, reduce_mean, group_mean. */
 #include <assert.h>
 #include <string.h>
@@ -36,6 +36,21 @@ int moac_kernel_slice(const moac_kernel_ctx *k) {
     strides_of(x, st);
     int axis = (int)k->node->i[0];
     moac_strided_copy(k->out, out->dims, out->rank, k->in[0], k->node->i[1] * st[axis], st);
+    return 0;
+}
+
+/* Per outer index, each operand's contiguous block of dims[axis] * inner elements in turn. */
+int moac_kernel_concat(const moac_kernel_ctx *k) {
+    const moac_type *out = moac_kout(k);
+    int axis = (int)k->node->i[0];
+    int64_t outer = moac_dims_prod(out, 0, axis), inner = moac_dims_prod(out, axis + 1, out->rank);
+    double *o = k->out;
+    for (int64_t r = 0; r < outer; r++)
+        for (int a = 0; a < k->node->nargs; a++) {
+            int64_t len = moac_kin(k, a)->dims[axis] * inner;
+            memcpy(o, k->in[a] + r * len, (size_t)len * sizeof *o);
+            o += len;
+        }
     return 0;
 }
 

@@ -23,6 +23,17 @@ expect_rc 0 "$moac" ir models/moas.moa --print-after-all
 [ "$(grep -c "^# after pass" "$tmp/out")" -eq 7 ] || fail "--print-after-all prints 7 stages"
 grep -q "^# after pass 'schedule'" "$tmp/out" || fail "--print-after-all: no schedule stage"
 grep -q "^# plan for cpu: " "$tmp/out" || fail "--print-after-all: no memory plan"
+# The fusions (off by default), turned on by MOAC_PASSES and shown by --print-after; an entry that
+# is not an optional pass is a usage error, before anything runs.
+MOAC_PASSES=+fuse_projections,+concat_pads expect_rc 0 "$moac" ir models/moas.moa --train --print-after=concat_pads
+grep -q '= concat(%h0.attn.router.w1, %h0.attn.mha.wq, ' "$tmp/out" || fail "fuse_projections joined no projections of moas"
+grep -q '= concat(.*axis=2 : f32\[12,256,' "$tmp/out" || fail "concat_pads made no gradient concat in moas"
+expect_rc 0 "$moac" ir models/moas.moa --train
+grep -q '= concat(' "$tmp/out" && fail "a concat in moas without MOAC_PASSES"
+MOAC_PASSES=+fuse_projections,+cse expect_rc 2 "$moac" ir models/moas.moa
+grep -q "MOAC_PASSES: 'cse' is not a pass that can be turned on or off" "$tmp/err" || fail "MOAC_PASSES=+cse: $(cat "$tmp/err")"
+MOAC_PASSES=bogus expect_rc 2 "$moac" train models/mha.moa --steps 1 --out "$tmp/never"
+[ -e "$tmp/never" ] && fail "MOAC_PASSES=bogus: train wrote its run directory"
 expect_rc 0 "$moac" ir models/moas.moa --print-after=lower
 head -n 1 "$tmp/out" | grep -q '^graph "moas" {' || fail "--print-after=lower"
 expect_rc 0 "$moac" ir models/mha.moa --format=dot

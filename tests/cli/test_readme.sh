@@ -35,6 +35,7 @@ moac eval models/moas.moa --ckpt runs/moas/ckpt.safetensors
 moac generate models/recall-tiny.moa --ckpt runs/recall-tiny/ckpt.safetensors --prompt "c7a0mBd3;m" --temperature 0
 moac generate models/moas.moa --ckpt runs/moas/ckpt.safetensors --prompt "ROMEO:" --tokens 300
 MOAC_PROFILE=1 moac train models/moas.moa --steps 5
+MOAC_PASSES=+fuse_projections,+concat_pads moac train models/moas.moa
 moac train models/moas.moa --backend cuda
 moac verify models/moas.moa --train --backend cuda --against cpu
 moac plot runs/mha runs/moas -o plot.svg
@@ -76,7 +77,7 @@ done
 cd "$root" || exit 1
 # Where the slow ones are covered: recall-tiny training (test_recall.sh), --data/--resume/eval
 # (test_train.sh), the interpreter backend (test_train.sh, test_rope.sh), generate
-# (test_generate.sh), MOAC_PROFILE (test_train.sh), plot and the runs of its example picture
+# (test_generate.sh), MOAC_PROFILE (test_train.sh), MOAC_PASSES (test_ir.sh, test_fusion), plot and the runs of its example picture
 # (test_plot.sh trains two short runs and plots them), export and its python3 check
 # (test_export.sh).
 finish

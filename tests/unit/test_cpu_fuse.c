@@ -71,6 +71,32 @@ static void test_layout_chain(void **state) {
           "  %y = sub(%x, %f) : f32[6,10]\n  %r = reshape(%y) shape=[60] : f32[60]\n  %o = output(%r) name=\"y\" : f32[60]\n}\n");
 }
 
+/* concat in its three renderings: along the rows (a copy loop per operand, here reading a
+ * transposed operand and a fused sum), along an outer axis (one operand chosen per row), and
+ * inlined under another op (a branch per element); and the GPU's one element per work item. */
+static const char *const concat_graphs[] = {
+    "graph \"t\" {\n  %a = input() name=\"a\" : f32[2,3,5,4]\n  %b = input() name=\"b\" : f32[2,5,7]\n"
+    "  %c = input() name=\"c\" : f32[2,5,7]\n  %t = transpose(%a) perm=[0,2,1,3] : f32[2,5,3,4]\n"
+    "  %r = reshape(%t) shape=[2,5,12] : f32[2,5,12]\n  %s = add(%b, %c) : f32[2,5,7]\n"
+    "  %y = concat(%r, %s, %c) axis=2 : f32[2,5,26]\n  %o = output(%y) name=\"y\" : f32[2,5,26]\n}\n",
+    "graph \"t\" {\n  %a = param() name=\"a\" fill=0.0 std=1.0 : f32[3,4,33]\n"
+    "  %b = param() name=\"b\" fill=0.0 std=1.0 : f32[3,2,33]\n  %y = concat(%a, %b, %a) axis=1 : f32[3,10,33]\n"
+    "  %o = output(%y) name=\"y\" : f32[3,10,33]\n}\n",
+    "graph \"t\" {\n  %a = input() name=\"a\" : f32[4,6]\n  %b = input() name=\"b\" : f32[4,9]\n"
+    "  %y = concat(%a, %b) axis=1 : f32[4,15]\n  %s = slice(%y) axis=1 start=3 len=8 : f32[4,8]\n"
+    "  %g = gelu(%s) : f32[4,8]\n  %o = output(%g) name=\"y\" : f32[4,8]\n}\n",
+};
+
+static void test_concat(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof concat_graphs / sizeof *concat_graphs; i++) check(concat_graphs[i]);
+    moac_target t = *moac_target_host();
+    t.fine_items = 1;
+    moac_check_target = &t;
+    for (size_t i = 0; i < sizeof concat_graphs / sizeof *concat_graphs; i++) check(concat_graphs[i]);
+    moac_check_target = NULL;
+}
+
 static void test_dropout_matches_interpreter(void **state) {
     (void)state;
     check("graph \"t\" {\n  %x = input() name=\"x\" : f32[4,300]\n  %d = dropout(%x) p=0.1 stream=3 : f32[4,300]\n"
@@ -127,6 +153,7 @@ int main(void) {
         cmocka_unit_test(test_log_and_binary),
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_layout_chain),
+        cmocka_unit_test(test_concat),
         cmocka_unit_test(test_dropout_matches_interpreter),
         cmocka_unit_test(test_multiple_uses_materialise),
         cmocka_unit_test(test_denormals_flushed),

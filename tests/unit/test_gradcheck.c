@@ -85,6 +85,7 @@ CASE(bce_logits) { return BIN(BCE_LOGITS, N(2, 3), gc_input(c, MOAC_F32, GC_UNIT
 CASE(reshape) { return moac_b_reshape(c->g, N(2, 6), D(3, 4)); }
 CASE(transpose) { return moac_b_transpose(c->g, N(2, 3, 4), D(2, 0, 1)); }
 CASE(slice) { return moac_b_slice(c->g, N(2, 5, 3), 1, 1, 3); }
+CASE(concat) { return OP(CONCAT, (N(2, 2, 3), N(2, 1, 3), N(2, 3, 3)), 1, 0, 0, 0, 0); }
 CASE(reduce_sum) { return moac_b_reduce(c->g, MOAC_OP_REDUCE_SUM, N(2, 3, 4), D(0, 2), 0); }
 CASE(reduce_sum_keep) { return moac_b_reduce(c->g, MOAC_OP_REDUCE_SUM, N(2, 3, 4), D(1), 1); }
 CASE(reduce_mean) { return moac_b_reduce(c->g, MOAC_OP_REDUCE_MEAN, N(2, 3, 4), D(2, 0), 1); }
@@ -123,7 +124,7 @@ static const op_case cases[] = {
     C(ADD, add), C(ADD, add_scalar), C(SUB, sub), C(MUL, mul), C(DIV, div), C(SCALE, scale), C(NEG, neg),
     C(SQUARE, square), C(EXP, exp), C(LOG, log), C(RELU, relu), C(GELU, gelu), C(SIGMOID, sigmoid),
     C(DROPOUT, dropout), C(BCE_LOGITS, bce_logits), C(RESHAPE, reshape), C(TRANSPOSE, transpose),
-    C(SLICE, slice), C(REDUCE_SUM, reduce_sum), C(REDUCE_SUM, reduce_sum_keep), C(REDUCE_MEAN, reduce_mean),
+    C(SLICE, slice), C(CONCAT, concat), C(REDUCE_SUM, reduce_sum), C(REDUCE_SUM, reduce_sum_keep), C(REDUCE_MEAN, reduce_mean),
     C(REDUCE_MEAN, reduce_mean_all), C(SOFTMAX, softmax), C(LAYERNORM, layernorm), C(LAYERNORM, layernorm_bias),
     C(LAYERNORM, layernorm_rank1), C(MATMUL, matmul), C(MATMUL, matmul_tb), C(MATMUL, matmul_ta),
     C(MATMUL, matmul_tatb), C(MATMUL, matmul_batch), C(EMBED, embed), C(ATTENTION, attention),

@@ -116,6 +116,10 @@ static const shape_case shape_cases[] = {
     {"slice", {"f32[4,10]"}, .i = {1, 2, 3}, .expect = "f32[4,3]"},
     {"slice", {"f32[4,10]"}, .i = {1, 8, 3}, .error = "does not fit in axis 1"},
     {"slice", {"f32[4,10]"}, .i = {2, 0, 1}, .error = "axis 2 is out of range"},
+    {"concat", {"f32[4,10]", "f32[4,3]"}, .i = {1}, .expect = "f32[4,13]"},
+    {"concat", {"f32[4,10]", "f32[4,3]"}, .i = {0}, .error = "operand 2 (f32[4,3]) does not match operand 1 (f32[4,10]) outside axis 0"},
+    {"concat", {"f32[4,10]", "i32[4,3]"}, .i = {1}, .error = "does not match"},
+    {"concat", {"f32[4]", "f32[4]"}, .i = {1}, .error = "axis 1 is out of range"},
     {"reduce_sum", {"f32[2,3,4]"}, .l = {1}, .nl = 1, .i = {0}, .expect = "f32[2,4]"},
     {"reduce_sum", {"f32[2,3,4]"}, .l = {1}, .nl = 1, .i = {1}, .expect = "f32[2,1,4]"},
     {"reduce_sum", {"f32[2,3,4]"}, .l = {1, 1}, .nl = 2, .error = "axis 1 is listed twice"},
@@ -448,9 +452,10 @@ static const char every_op[] =
     "  %56 = take_grad(%34, %picked) size=8 : f32[2,8]\n"
     "  %57 = pad(%kv) axis=1 start=1 size=4 : f32[2,4,8,8]\n"
     "  %58 = broadcast(%one) shape=[2,3] : f32[2,3]\n"
+    "  %joined = concat(%kv, %q, %kv) axis=1 : f32[2,8,8,8]\n"
     "  %loss = output(%46) name=\"loss\" : f32[]\n"
-    "  %60 = output(%picked) name=\"picked\" : f32[2,3]\n"
-    "  %61 = output(%44) name=\"bce\" : f32[2,8,4]\n"
+    "  %61 = output(%picked) name=\"picked\" : f32[2,3]\n"
+    "  %62 = output(%44) name=\"bce\" : f32[2,8,4]\n"
     "  %lse = attention_lse(%q, %kv, %kv) causal=1 scale=0.125 : f32[2,4,8]\n"
     "}\n";
 
